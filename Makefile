@@ -1,0 +1,56 @@
+# Backstop: everything a newcomer or CI needs, from only Python 3.11 and node/npm.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+# ape-foundry runs whatever `anvil` is on PATH: the project's npm Anvil goes first (the
+# real binary starts faster than the node wrapper, which stays as a fallback).
+ANVIL_BIN = $(abspath $(firstword $(wildcard node_modules/@foundry-rs/anvil-*/bin)))
+export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
+ENV_PATH = PATH="$(ANVIL_BIN):$$PATH"
+
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: help install test test-fast bench demo deploy fuzz clean
+
+help:
+	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
+	@echo "make test   - install (first run only) and run the whole test suite on Anvil"
+	@echo "make bench  - gas of every hot path -> reports/gas.json"
+	@echo "make fuzz   - long stateful fuzzing (FUZZ_STEPS=...)"
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt pyproject.toml
+	@echo "==> creating $(VENV) with the pinned toolchain (log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -r requirements.txt -e . > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; exit 1; }
+	@touch $@
+
+$(NODE_STAMP): package.json
+	@echo "==> installing Anvil from npm into node_modules"
+	@npm install --no-audit --no-fund --loglevel=error > /dev/null
+	@anvil="$$(ls -d node_modules/@foundry-rs/anvil-*/bin/anvil | head -n1)"; "$$anvil" --version | head -n1
+	@touch $@
+
+test: install
+	$(ENV_PATH) $(BIN)/ape test tests $(TEST_ARGS)
+
+bench: install
+	$(ENV_PATH) $(BIN)/ape run bench
+
+demo: install
+	$(ENV_PATH) $(BIN)/ape run demo
+
+deploy: install
+	$(ENV_PATH) $(BIN)/ape run deploy $(DEPLOY_ARGS)
+
+fuzz: install
+	$(ENV_PATH) HYPOTHESIS_PROFILE=soak $(BIN)/ape test tests -m fuzz $(TEST_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules .build

@@ -1,0 +1,1 @@
+"""Backstop's Python toolchain: deployment, order signing, models, simulation, keeper logic."""

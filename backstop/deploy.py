@@ -1,0 +1,124 @@
+"""The one deployment path: used by scripts/deploy.py, the demo, benchmarks and tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ape import chain, networks, project
+
+from backstop.config import MarketSpec, SystemConfig
+from backstop.units import wad
+
+
+@dataclass
+class Market:
+    id: int
+    label: str
+    segment: int
+    spec: MarketSpec
+    feed: Any  # a MockAggregator on local chains, the live aggregator address otherwise
+
+
+@dataclass
+class System:
+    token: Any
+    vault: Any
+    oracle: Any
+    segments: dict[str, int]
+    markets: dict[str, Market]
+    treasury: str
+    local: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def decimals(self) -> int:
+        return int(self.vault.quote_decimals())
+
+    def market(self, label: str) -> Market:
+        return self.markets[label]
+
+    def addresses(self) -> dict[str, Any]:
+        return {
+            "chain_id": chain.chain_id,
+            "token": self.token.address,
+            "vault": self.vault.address,
+            "oracle": self.oracle.address,
+            "treasury": self.treasury,
+            "segments": self.segments,
+            "markets": {
+                label: {
+                    "id": m.id,
+                    "segment": m.segment,
+                    "feed": m.feed if isinstance(m.feed, str) else m.feed.address,
+                }
+                for label, m in self.markets.items()
+            },
+        }
+
+    def save(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.addresses(), indent=2) + "\n")
+
+
+def is_local_network() -> bool:
+    return networks.provider.network.name in ("local", "anvil")
+
+
+def deploy_system(deployer, config: SystemConfig | None = None) -> System:
+    """Deploy token (local only), oracle adapter, vault, segments and markets; wire roles."""
+    config = config or SystemConfig()
+    local = is_local_network()
+    treasury = config.treasury or deployer.address
+
+    if local:
+        token = project.MockERC20.deploy("USD Coin (local)", "USDC", config.quote_decimals, sender=deployer)
+    else:
+        if not config.quote_token:
+            raise ValueError("a live network needs quote_token in its config: mocks are local-only")
+        token = _erc20_at(config.quote_token)
+
+    oracle = project.OracleAdapter.deploy(sender=deployer)
+    vault = project.MarginVault.deploy(token.address, oracle.address, treasury, sender=deployer)
+
+    segments = {label: i for i, label in enumerate(config.segments)}
+    for label in config.segments:
+        vault.add_segment(label, sender=deployer)
+
+    markets: dict[str, Market] = {}
+    for market_id, spec in enumerate(config.markets):
+        feed = _feed_for(spec, deployer, local)
+        feed_address = feed if isinstance(feed, str) else feed.address
+        oracle.set_feed(
+            market_id, feed_address, spec.heartbeat, wad(spec.min_price), wad(spec.max_price), sender=deployer
+        )
+        segment_id = segments[spec.segment]
+        vault.add_market(spec.label, segment_id, spec.params(segment_id), sender=deployer)
+        markets[spec.label] = Market(id=market_id, label=spec.label, segment=segment_id, spec=spec, feed=feed)
+
+    return System(
+        token=token,
+        vault=vault,
+        oracle=oracle,
+        segments=segments,
+        markets=markets,
+        treasury=treasury,
+        local=local,
+    )
+
+
+def _feed_for(spec: MarketSpec, deployer, local: bool):
+    if not local:
+        if not spec.feed:
+            raise ValueError(f"{spec.label}: a live network needs the Chainlink feed address")
+        return spec.feed
+    answer = int(spec.price * 10**spec.feed_decimals)
+    return project.MockAggregator.deploy(spec.feed_decimals, spec.label, answer, sender=deployer)
+
+
+def _erc20_at(address: str):
+    from ape import Contract
+
+    return Contract(address)

@@ -1,0 +1,874 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy on
+# pragma optimize gas
+"""
+@title MarginVault
+@notice Collateral, perpetual positions and signed-order settlement of Backstop.
+        Accounts are (owner, segment): the collateral and positions of one segment are
+        cross-margined together and isolated from every other segment. Traders move risk
+        by filling each other's EIP-712 signed orders on chain; equity, initial margin (IM)
+        and maintenance margin (MM) are marked at the oracle price.
+@dev Amounts of the quote token are in its own decimals; sizes and prices are 18-decimal
+     fixed point. Storage is packed so that a fill writes few slots:
+       account  (owner, segment) : collateral int128 (low) | open-market mask uint128 (high)
+       position (owner, market)  : size int128 (low)       | entry notional int128 (high)
+       market config             : segment u8 | exists u8 | IM u64 | MM u64 | taker fee u16 |
+                                   maker fee u16 | price band u16 | max open interest u64
+       market state              : open interest uint128 (low) | accrued fees uint128 (high)
+     Conservation (DESIGN.md invariant 1), exact to the wei:
+       quote.balanceOf(vault) == sum(collateral) + sum(accrued fees) - sum(entry notional)
+     because every fill moves the same signed trade cost to both sides.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+
+from interfaces import IOracleAdapter
+
+from snekmate.auth import access_control
+from snekmate.utils import pausable
+from snekmate.utils import ecdsa
+from snekmate.utils import eip712_domain_separator as eip712
+
+initializes: access_control
+initializes: pausable
+initializes: eip712
+
+exports: (
+    access_control.__interface__,
+    pausable.paused,
+    eip712.eip712Domain,
+)
+
+
+# ---------------------------------------------------------------- constants
+
+GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
+RISK_ADMIN_ROLE: public(constant(bytes32)) = keccak256("RISK_ADMIN_ROLE")
+
+ORDER_TYPEHASH: public(constant(bytes32)) = keccak256(
+    "Order(address maker,uint256 market,int256 size,uint256 price,uint256 nonce,uint256 expiry,bool reduce_only)"
+)
+EIP712_NAME: constant(String[50]) = "Backstop"
+EIP712_VERSION: constant(String[20]) = "1"
+
+WAD: constant(uint256) = 10**18
+BPS: constant(uint256) = 10_000
+MAX_FEE_BPS: constant(uint256) = 100
+MAX_BAND_BPS: constant(uint256) = 5_000
+MAX_SEGMENTS: constant(uint256) = 32
+MAX_MARKETS: constant(uint256) = 128
+MAX_MARKETS_PER_SEGMENT: constant(uint256) = 16
+MAX_BATCH: constant(uint256) = 128
+MAX_QUOTE_DECIMALS: constant(uint256) = 18
+
+MASK_8: constant(uint256) = 2**8 - 1
+MASK_16: constant(uint256) = 2**16 - 1
+MASK_64: constant(uint256) = 2**64 - 1
+MASK_128: constant(uint256) = 2**128 - 1
+CANCELLED: constant(uint256) = max_value(uint256)
+
+
+# ---------------------------------------------------------------- types
+
+struct Order:
+    maker: address
+    market: uint256
+    size: int256
+    price: uint256
+    nonce: uint256
+    expiry: uint256
+    reduce_only: bool
+
+
+struct MarketParams:
+    segment: uint256
+    im_ratio: uint256
+    mm_ratio: uint256
+    taker_fee_bps: uint256
+    maker_fee_bps: uint256
+    price_band_bps: uint256
+    max_open_interest: uint256
+
+
+struct AccountHealth:
+    collateral: int256
+    equity: int256
+    im: uint256
+    mm: uint256
+
+
+struct TradeResult:
+    old_size: int256
+    new_size: int256
+    realized: int256
+    fee: uint256
+
+
+# ---------------------------------------------------------------- storage
+
+quote: public(immutable(IERC20))
+quote_decimals: public(immutable(uint256))
+# notional (quote units) = size (1e18) * price (1e18) // NOTIONAL_SCALE
+NOTIONAL_SCALE: immutable(uint256)
+
+oracle: public(IOracleAdapter)
+treasury: public(address)
+
+segment_count: public(uint256)
+market_count: public(uint256)
+
+# segment => count (low 8 bits) | market ids, 8 bits each
+_segment_markets: HashMap[uint256, uint256]
+_market_config: HashMap[uint256, uint256]
+_market_state: HashMap[uint256, uint256]
+
+_accounts: HashMap[address, HashMap[uint256, uint256]]
+_positions: HashMap[address, HashMap[uint256, uint256]]
+
+# order digest => base size filled (CANCELLED once cancelled)
+filled: public(HashMap[bytes32, uint256])
+
+
+# ---------------------------------------------------------------- events
+
+event SegmentAdded:
+    segment: indexed(uint256)
+    label: String[32]
+
+event MarketAdded:
+    market: indexed(uint256)
+    segment: indexed(uint256)
+    label: String[32]
+
+event MarketParamsSet:
+    market: indexed(uint256)
+    im_ratio: uint256
+    mm_ratio: uint256
+    taker_fee_bps: uint256
+    maker_fee_bps: uint256
+    price_band_bps: uint256
+    max_open_interest: uint256
+
+event OracleSet:
+    oracle: indexed(address)
+
+event TreasurySet:
+    treasury: indexed(address)
+
+event Deposit:
+    owner: indexed(address)
+    segment: indexed(uint256)
+    amount: uint256
+
+event Withdraw:
+    owner: indexed(address)
+    segment: indexed(uint256)
+    amount: uint256
+
+event Fill:
+    order_hash: indexed(bytes32)
+    maker: indexed(address)
+    taker: indexed(address)
+    market: uint256
+    maker_delta: int256
+    price: uint256
+    maker_fee: uint256
+    taker_fee: uint256
+    maker_realized: int256
+    taker_realized: int256
+
+event OrderCancelled:
+    order_hash: indexed(bytes32)
+    maker: indexed(address)
+
+event FeesSwept:
+    segment: indexed(uint256)
+    recipient: indexed(address)
+    amount: uint256
+
+
+# ---------------------------------------------------------------- constructor
+
+@deploy
+def __init__(quote_: IERC20, oracle_: IOracleAdapter, treasury_: address):
+    """
+    @param quote_ The quote (collateral) ERC-20; at most 18 decimals.
+    @param oracle_ The oracle adapter pricing every market.
+    @param treasury_ Receiver of the treasury's share of fees.
+    """
+    access_control.__init__()
+    pausable.__init__()
+    eip712.__init__(EIP712_NAME, EIP712_VERSION)
+    decimals: uint256 = convert(staticcall IERC20Detailed(quote_.address).decimals(), uint256)
+    assert decimals <= MAX_QUOTE_DECIMALS, "vault: quote decimals > 18"
+    assert treasury_ != empty(address), "vault: zero treasury"
+    quote = quote_
+    quote_decimals = decimals
+    NOTIONAL_SCALE = 10 ** (36 - decimals)
+    self.oracle = oracle_
+    self.treasury = treasury_
+    access_control._grant_role(RISK_ADMIN_ROLE, msg.sender)
+    access_control._grant_role(GUARDIAN_ROLE, msg.sender)
+
+
+# ---------------------------------------------------------------- admin
+
+@external
+def add_segment(label: String[32]) -> uint256:
+    """
+    @notice Register a new segment (asset class). Its accounts are isolated from others.
+    @param label A human-readable name, e.g. "majors".
+    @return uint256 The new segment id.
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    segment: uint256 = self.segment_count
+    assert segment < MAX_SEGMENTS, "vault: too many segments"
+    self.segment_count = segment + 1
+    log SegmentAdded(segment=segment, label=label)
+    return segment
+
+
+@external
+def add_market(label: String[32], segment: uint256, params: MarketParams) -> uint256:
+    """
+    @notice Register a market in `segment`; the oracle must already price it.
+    @param label A human-readable name, e.g. "ETH-PERP".
+    @param segment The segment the market belongs to.
+    @param params Risk and fee parameters (params.segment is ignored).
+    @return uint256 The new market id.
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    assert segment < self.segment_count, "vault: unknown segment"
+    market: uint256 = self.market_count
+    assert market < MAX_MARKETS, "vault: too many markets"
+    listed: uint256 = self._segment_markets[segment]
+    count: uint256 = listed & MASK_8
+    assert count < MAX_MARKETS_PER_SEGMENT, "vault: segment full"
+    assert staticcall self.oracle.has_feed(market), "vault: market has no feed"
+    self._segment_markets[segment] = ((listed | (market << (8 + 8 * count))) & ~MASK_8) | (count + 1)
+    self.market_count = market + 1
+    self._set_params(market, segment, params)
+    log MarketAdded(market=market, segment=segment, label=label)
+    return market
+
+
+@external
+def set_market_params(market: uint256, params: MarketParams):
+    """
+    @notice Update the risk and fee parameters of a market (its segment never changes).
+    @param market The market id.
+    @param params New parameters (params.segment is ignored).
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    config: uint256 = self._config(market)
+    self._set_params(market, config & MASK_8, params)
+
+
+@external
+def set_oracle(oracle_: IOracleAdapter):
+    """
+    @notice Point the vault at a new oracle adapter.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert oracle_.address != empty(address), "vault: zero oracle"
+    self.oracle = oracle_
+    log OracleSet(oracle=oracle_.address)
+
+
+@external
+def set_treasury(treasury_: address):
+    """
+    @notice Set the receiver of the treasury's share of fees.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert treasury_ != empty(address), "vault: zero treasury"
+    self.treasury = treasury_
+    log TreasurySet(treasury=treasury_)
+
+
+@external
+def pause():
+    """
+    @notice Stop deposits, withdrawals and fills (guardian only).
+    """
+    access_control._check_role(GUARDIAN_ROLE, msg.sender)
+    pausable._pause()
+
+
+@external
+def unpause():
+    """
+    @notice Resume normal operation (admin only).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    pausable._unpause()
+
+
+# ---------------------------------------------------------------- collateral
+
+@external
+def deposit(segment: uint256, amount: uint256):
+    """
+    @notice Add `amount` of the quote token to the caller's account in `segment`.
+    @dev The token is pulled with a balance-delta check: a fee-on-transfer token reverts.
+    @param segment The segment of the account.
+    @param amount Quote token amount in its own decimals.
+    """
+    pausable._require_not_paused()
+    assert amount > 0, "vault: zero amount"
+    assert segment < self.segment_count, "vault: unknown segment"
+    before: uint256 = staticcall quote.balanceOf(self)
+    assert extcall quote.transferFrom(msg.sender, self, amount, default_return_value=True), "vault: transfer failed"
+    assert staticcall quote.balanceOf(self) - before == amount, "vault: fee-on-transfer token"
+    account: uint256 = self._accounts[msg.sender][segment]
+    self._accounts[msg.sender][segment] = self._with_collateral(account, self._lo(account) + convert(amount, int256))
+    log Deposit(owner=msg.sender, segment=segment, amount=amount)
+
+
+@external
+def withdraw(segment: uint256, amount: uint256):
+    """
+    @notice Withdraw `amount` of collateral. Only realized collateral can leave, and the
+            account must still meet initial margin afterwards.
+    @param segment The segment of the account.
+    @param amount Quote token amount in its own decimals.
+    """
+    pausable._require_not_paused()
+    assert amount > 0, "vault: zero amount"
+    assert segment < self.segment_count, "vault: unknown segment"
+    account: uint256 = self._accounts[msg.sender][segment]
+    remaining: int256 = self._lo(account) - convert(amount, int256)
+    assert remaining >= 0, "vault: insufficient collateral"
+    account = self._with_collateral(account, remaining)
+    self._accounts[msg.sender][segment] = account
+    if account >> 128 != 0:
+        health: AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0)
+        assert health.equity >= convert(health.im, int256), "vault: below initial margin"
+    assert extcall quote.transfer(msg.sender, amount, default_return_value=True), "vault: transfer failed"
+    log Withdraw(owner=msg.sender, segment=segment, amount=amount)
+
+
+# ---------------------------------------------------------------- orders
+
+@external
+def fill(order: Order, signature: Bytes[65], amount: uint256):
+    """
+    @notice Fill `amount` (base size) of a maker's signed order; the caller is the taker
+            and takes the opposite side at the order's price.
+    @dev Both accounts must meet IM afterwards unless the fill only reduces that account's
+         position and does not lower its equity/MM ratio.
+    @param order The maker's order (size > 0 buys, size < 0 sells).
+    @param signature The maker's EIP-712 signature, r || s || v.
+    @param amount Base size to fill, 18 decimals.
+    """
+    pausable._require_not_paused()
+    assert amount > 0, "vault: zero amount"
+    assert order.size != 0, "vault: zero order size"
+    assert block.timestamp <= order.expiry, "vault: order expired"
+    assert order.maker != msg.sender, "vault: self-match"
+    config: uint256 = self._config(order.market)
+
+    digest: bytes32 = self._order_digest(order)
+    done: uint256 = self.filled[digest]
+    assert done != CANCELLED, "vault: order cancelled"
+    assert done + amount <= convert(abs(order.size), uint256), "vault: overfill"
+    assert ecdsa._recover_sig(digest, signature) == order.maker, "vault: bad signature"
+    self.filled[digest] = done + amount
+
+    mark: uint256 = staticcall self.oracle.price(order.market)
+    band: uint256 = (config >> 176) & MASK_16
+    deviation: uint256 = order.price - mark if order.price > mark else mark - order.price
+    assert deviation * BPS <= band * mark, "vault: price outside band"
+
+    cost: uint256 = amount * order.price // NOTIONAL_SCALE
+    assert cost > 0, "vault: dust fill"
+    maker_delta: int256 = convert(amount, int256)
+    signed_value: int256 = convert(cost, int256)
+    if order.size < 0:
+        maker_delta = -maker_delta
+        signed_value = -signed_value
+    segment: uint256 = config & MASK_8
+
+    maker_fee: uint256 = self._fee(cost, (config >> 160) & MASK_16)
+    taker_fee: uint256 = self._fee(cost, (config >> 144) & MASK_16)
+    maker: TradeResult = self._trade(order.maker, segment, order.market, maker_delta, signed_value, maker_fee)
+    if order.reduce_only:
+        assert maker.old_size != 0 and (maker.old_size > 0) != (maker_delta > 0), "vault: not reduce-only"
+        assert abs(maker_delta) <= abs(maker.old_size), "vault: not reduce-only"
+    taker: TradeResult = self._trade(msg.sender, segment, order.market, -maker_delta, -signed_value, taker_fee)
+
+    self._update_market_state(order.market, config, maker, taker, maker_fee + taker_fee)
+    self._check_after_trade(order.maker, segment, order.market, mark, config, maker, maker_delta, signed_value)
+    self._check_after_trade(msg.sender, segment, order.market, mark, config, taker, -maker_delta, -signed_value)
+
+    log Fill(
+        order_hash=digest,
+        maker=order.maker,
+        taker=msg.sender,
+        market=order.market,
+        maker_delta=maker_delta,
+        price=order.price,
+        maker_fee=maker_fee,
+        taker_fee=taker_fee,
+        maker_realized=maker.realized,
+        taker_realized=taker.realized,
+    )
+
+
+@external
+def cancel(order: Order):
+    """
+    @notice Cancel the caller's own order; its unfilled part can never be filled.
+    @param order The order as signed.
+    """
+    assert order.maker == msg.sender, "vault: not maker"
+    digest: bytes32 = self._order_digest(order)
+    assert self.filled[digest] != CANCELLED, "vault: order cancelled"
+    self.filled[digest] = CANCELLED
+    log OrderCancelled(order_hash=digest, maker=msg.sender)
+
+
+# ---------------------------------------------------------------- fees
+
+@external
+def sweep_fees(segment: uint256) -> uint256:
+    """
+    @notice Move the fees accrued by the markets of `segment` to the treasury.
+    @param segment The segment whose market fees are swept.
+    @return uint256 The amount swept.
+    """
+    assert segment < self.segment_count, "vault: unknown segment"
+    total: uint256 = 0
+    listed: uint256 = self._segment_markets[segment]
+    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
+        if i >= listed & MASK_8:
+            break
+        market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
+        state: uint256 = self._market_state[market]
+        total += state >> 128
+        self._market_state[market] = state & MASK_128
+    if total > 0:
+        assert extcall quote.transfer(self.treasury, total, default_return_value=True), "vault: transfer failed"
+    log FeesSwept(segment=segment, recipient=self.treasury, amount=total)
+    return total
+
+
+# ---------------------------------------------------------------- views
+
+@external
+@view
+def order_hash(order: Order) -> bytes32:
+    """
+    @notice The EIP-712 digest of `order` (what the maker signs; key of `filled`).
+    """
+    return self._order_digest(order)
+
+
+@external
+@view
+def collateral(owner: address, segment: uint256) -> int256:
+    """
+    @notice Realized collateral of (owner, segment); negative only after bad debt.
+    """
+    return self._lo(self._accounts[owner][segment])
+
+
+@external
+@view
+def position(owner: address, market: uint256) -> (int256, int256):
+    """
+    @notice (signed size, signed entry notional in quote units) of owner in market.
+    """
+    packed: uint256 = self._positions[owner][market]
+    return self._lo(packed), self._hi(packed)
+
+
+@external
+@view
+def open_markets(owner: address, segment: uint256) -> DynArray[uint256, MAX_MARKETS_PER_SEGMENT]:
+    """
+    @notice Market ids in which (owner, segment) has an open position.
+    """
+    mask: uint256 = self._accounts[owner][segment] >> 128
+    listed: uint256 = self._segment_markets[segment]
+    result: DynArray[uint256, MAX_MARKETS_PER_SEGMENT] = []
+    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
+        if i >= listed & MASK_8:
+            break
+        market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
+        if (mask >> market) & 1 == 1:
+            result.append(market)
+    return result
+
+
+@external
+@view
+def equity(owner: address, segment: uint256) -> int256:
+    """
+    @notice Collateral plus unrealized PnL at the oracle price (quote units).
+    """
+    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0).equity
+
+
+@external
+@view
+def margin_requirements(owner: address, segment: uint256) -> (uint256, uint256):
+    """
+    @notice (initial margin, maintenance margin) of the account at the oracle price.
+    """
+    health: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0)
+    return health.im, health.mm
+
+
+@external
+@view
+def is_liquidatable(owner: address, segment: uint256) -> bool:
+    """
+    @notice Whether the account holds positions and its equity is below maintenance margin.
+    """
+    account: uint256 = self._accounts[owner][segment]
+    if account >> 128 == 0:
+        return False
+    health: AccountHealth = self._health(owner, segment, account, max_value(uint256), 0)
+    return health.equity < convert(health.mm, int256)
+
+
+@external
+@view
+def health_of(owners: DynArray[address, MAX_BATCH], segment: uint256) -> DynArray[AccountHealth, MAX_BATCH]:
+    """
+    @notice Collateral, equity, IM and MM of many accounts of one segment in one call,
+            for keepers scanning for liquidations.
+    """
+    result: DynArray[AccountHealth, MAX_BATCH] = []
+    for owner: address in owners:
+        result.append(self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0))
+    return result
+
+
+@external
+@view
+def market(market_id: uint256) -> MarketParams:
+    """
+    @notice The parameters of a market.
+    """
+    return self._unpack_config(self._config(market_id))
+
+
+@external
+@view
+def segment_markets(segment: uint256) -> DynArray[uint256, MAX_MARKETS_PER_SEGMENT]:
+    """
+    @notice The market ids of a segment, in listing order.
+    """
+    listed: uint256 = self._segment_markets[segment]
+    result: DynArray[uint256, MAX_MARKETS_PER_SEGMENT] = []
+    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
+        if i >= listed & MASK_8:
+            break
+        result.append((listed >> (8 + 8 * i)) & MASK_8)
+    return result
+
+
+@external
+@view
+def open_interest(market_id: uint256) -> uint256:
+    """
+    @notice Total long (= total short) base size of a market.
+    """
+    return self._market_state[market_id] & MASK_128
+
+
+@external
+@view
+def accrued_fees(market_id: uint256) -> uint256:
+    """
+    @notice Fees accrued by a market and not yet swept (quote units).
+    """
+    return self._market_state[market_id] >> 128
+
+
+@external
+@view
+def notional_scale() -> uint256:
+    """
+    @notice notional (quote units) = size * price // notional_scale().
+    """
+    return NOTIONAL_SCALE
+
+
+# ---------------------------------------------------------------- internal: trading
+
+@internal
+def _trade(owner: address, segment: uint256, market: uint256, delta: int256, cost: int256, fee: uint256) -> TradeResult:
+    """
+    @dev Apply a signed size change `delta` bought for signed `cost` (quote units; positive
+         = paid) and charge `fee`. Realized PnL is rounded against the trader (signed ceil of
+         the cost basis released), and the same `cost` moves to both sides, so the trade
+         itself neither creates nor destroys quote units.
+    """
+    packed: uint256 = self._positions[owner][market]
+    size: int256 = self._lo(packed)
+    entry: int256 = self._hi(packed)
+    realized: int256 = 0
+    if size == 0 or (size > 0) == (delta > 0):
+        entry += cost
+    else:
+        closing: int256 = min(abs(delta), abs(size))
+        released: int256 = entry
+        closing_value: int256 = cost
+        if closing < abs(size):
+            released = self._ceil_div(entry * closing, abs(size))
+        if closing < abs(delta):
+            closing_value = self._ceil_div(cost * closing, abs(delta))
+        realized = -closing_value - released
+        entry = entry - released + (cost - closing_value)
+    new_size: int256 = size + delta
+    self._positions[owner][market] = self._pack(new_size, entry)
+
+    account: uint256 = self._accounts[owner][segment]
+    collateral: int256 = self._lo(account) + realized - convert(fee, int256)
+    mask: uint256 = account >> 128
+    if new_size == 0:
+        mask &= ~(1 << market)
+    else:
+        mask |= 1 << market
+    self._accounts[owner][segment] = self._pack_account(collateral, mask)
+    return TradeResult(old_size=size, new_size=new_size, realized=realized, fee=fee)
+
+
+@internal
+def _update_market_state(market: uint256, config: uint256, maker: TradeResult, taker: TradeResult, fees: uint256):
+    state: uint256 = self._market_state[market]
+    long_delta: int256 = (
+        max(maker.new_size, 0) - max(maker.old_size, 0) + max(taker.new_size, 0) - max(taker.old_size, 0)
+    )
+    open_interest: uint256 = convert(convert(state & MASK_128, int256) + long_delta, uint256)
+    if long_delta > 0:
+        assert open_interest <= (config >> 192) * WAD, "vault: open interest cap"
+    accrued: uint256 = (state >> 128) + fees
+    assert accrued <= MASK_128 and open_interest <= MASK_128, "vault: market state overflow"
+    self._market_state[market] = open_interest | (accrued << 128)
+
+
+@internal
+@view
+def _check_after_trade(
+    owner: address,
+    segment: uint256,
+    market: uint256,
+    mark: uint256,
+    config: uint256,
+    result: TradeResult,
+    delta: int256,
+    cost: int256,
+):
+    """
+    @dev Accept if equity >= IM. Otherwise accept only a pure reduction (no increase, no
+         flip) that keeps equity >= 0 and does not lower equity / MM.
+    """
+    after: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark)
+    if after.equity >= convert(after.im, int256):
+        return
+    reduces: bool = (
+        result.old_size != 0
+        and (result.old_size > 0) != (delta > 0)
+        and abs(delta) <= abs(result.old_size)
+    )
+    assert reduces, "vault: below initial margin"
+    assert after.equity >= 0, "vault: below initial margin"
+    # Equity and MM before the trade, derived from the after-state without re-reading storage.
+    old_value: int256 = self._floor_div(result.old_size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
+    new_value: int256 = self._floor_div(result.new_size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
+    # equity change of the trade = realized - fee + change of this market's unrealized PnL,
+    # where unrealized = cost - entry and entry changed by (cost paid - released cost).
+    equity_change: int256 = new_value - old_value - cost
+    equity_before: int256 = after.equity - equity_change + convert(result.fee, int256)
+    mm_ratio: uint256 = (config >> 80) & MASK_64
+    mm_before: uint256 = (
+        after.mm
+        + self._mul_up(self._notional_up(abs(result.old_size), mark), mm_ratio)
+        - self._mul_up(self._notional_up(abs(result.new_size), mark), mm_ratio)
+    )
+    assert after.equity * convert(mm_before, int256) >= equity_before * convert(after.mm, int256), "vault: below initial margin"
+
+
+# ---------------------------------------------------------------- internal: health
+
+@internal
+@view
+def _health(owner: address, segment: uint256, account: uint256, known_market: uint256, known_price: uint256) -> AccountHealth:
+    """
+    @dev Mark every open position of (owner, segment). `known_price` is reused for
+         `known_market` so that a fill reads each oracle once.
+    """
+    health: AccountHealth = AccountHealth(collateral=self._lo(account), equity=self._lo(account), im=0, mm=0)
+    mask: uint256 = account >> 128
+    if mask == 0:
+        return health
+    listed: uint256 = self._segment_markets[segment]
+    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
+        if i >= listed & MASK_8:
+            break
+        market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
+        if (mask >> market) & 1 == 0:
+            continue
+        mark: uint256 = known_price
+        if market != known_market:
+            mark = staticcall self.oracle.price(market)
+        packed: uint256 = self._positions[owner][market]
+        size: int256 = self._lo(packed)
+        cost: int256 = self._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
+        health.equity += cost - self._hi(packed)
+        notional: uint256 = self._notional_up(abs(size), mark)
+        config: uint256 = self._market_config[market]
+        health.im += self._mul_up(notional, (config >> 16) & MASK_64)
+        health.mm += self._mul_up(notional, (config >> 80) & MASK_64)
+    return health
+
+
+# ---------------------------------------------------------------- internal: config
+
+@internal
+def _set_params(market: uint256, segment: uint256, params: MarketParams):
+    assert params.mm_ratio > 0 and params.mm_ratio < params.im_ratio and params.im_ratio <= WAD, "vault: bad margin ratios"
+    assert params.taker_fee_bps <= MAX_FEE_BPS and params.maker_fee_bps <= MAX_FEE_BPS, "vault: fee too high"
+    assert params.price_band_bps > 0 and params.price_band_bps <= MAX_BAND_BPS, "vault: bad price band"
+    assert params.max_open_interest > 0 and params.max_open_interest <= MASK_64, "vault: bad open interest cap"
+    self._market_config[market] = (
+        segment
+        | (1 << 8)
+        | (params.im_ratio << 16)
+        | (params.mm_ratio << 80)
+        | (params.taker_fee_bps << 144)
+        | (params.maker_fee_bps << 160)
+        | (params.price_band_bps << 176)
+        | (params.max_open_interest << 192)
+    )
+    log MarketParamsSet(
+        market=market,
+        im_ratio=params.im_ratio,
+        mm_ratio=params.mm_ratio,
+        taker_fee_bps=params.taker_fee_bps,
+        maker_fee_bps=params.maker_fee_bps,
+        price_band_bps=params.price_band_bps,
+        max_open_interest=params.max_open_interest,
+    )
+
+
+@internal
+@view
+def _config(market: uint256) -> uint256:
+    config: uint256 = self._market_config[market]
+    assert (config >> 8) & 1 == 1, "vault: unknown market"
+    return config
+
+
+@internal
+@pure
+def _unpack_config(config: uint256) -> MarketParams:
+    return MarketParams(
+        segment=config & MASK_8,
+        im_ratio=(config >> 16) & MASK_64,
+        mm_ratio=(config >> 80) & MASK_64,
+        taker_fee_bps=(config >> 144) & MASK_16,
+        maker_fee_bps=(config >> 160) & MASK_16,
+        price_band_bps=(config >> 176) & MASK_16,
+        max_open_interest=config >> 192,
+    )
+
+
+# ---------------------------------------------------------------- internal: orders
+
+@internal
+@view
+def _order_digest(order: Order) -> bytes32:
+    return eip712._hash_typed_data_v4(
+        keccak256(
+            abi_encode(
+                ORDER_TYPEHASH,
+                order.maker,
+                order.market,
+                order.size,
+                order.price,
+                order.nonce,
+                order.expiry,
+                order.reduce_only,
+            )
+        )
+    )
+
+
+# ---------------------------------------------------------------- internal: math and packing
+
+@internal
+@pure
+def _fee(cost: uint256, fee_bps: uint256) -> uint256:
+    # rounded up: fees never round in the trader's favour
+    return (cost * fee_bps + BPS - 1) // BPS
+
+
+@internal
+@view
+def _notional_up(size: int256, mark: uint256) -> uint256:
+    return (convert(size, uint256) * mark + NOTIONAL_SCALE - 1) // NOTIONAL_SCALE
+
+
+@internal
+@pure
+def _mul_up(amount: uint256, ratio: uint256) -> uint256:
+    return (amount * ratio + WAD - 1) // WAD
+
+
+@internal
+@pure
+def _ceil_div(numerator: int256, denominator: int256) -> int256:
+    # denominator > 0; Vyper's signed // truncates toward zero, which is ceil for negatives
+    if numerator <= 0:
+        return numerator // denominator
+    return (numerator + denominator - 1) // denominator
+
+
+@internal
+@pure
+def _floor_div(numerator: int256, denominator: int256) -> int256:
+    # denominator > 0
+    if numerator >= 0:
+        return numerator // denominator
+    return -((-numerator + denominator - 1) // denominator)
+
+
+@internal
+@pure
+def _lo(word: uint256) -> int256:
+    return convert(convert(word << 128, bytes32), int256) >> 128
+
+
+@internal
+@pure
+def _hi(word: uint256) -> int256:
+    return convert(convert(word, bytes32), int256) >> 128
+
+
+@internal
+@pure
+def _pack(lo: int256, hi: int256) -> uint256:
+    low: int128 = convert(lo, int128)
+    high: int128 = convert(hi, int128)
+    return (convert(convert(convert(high, int256), bytes32), uint256) << 128) | (
+        convert(convert(convert(low, int256), bytes32), uint256) & MASK_128
+    )
+
+
+@internal
+@pure
+def _pack_account(collateral: int256, mask: uint256) -> uint256:
+    low: int128 = convert(collateral, int128)
+    return (mask << 128) | (convert(convert(convert(low, int256), bytes32), uint256) & MASK_128)
+
+
+@internal
+@pure
+def _with_collateral(account: uint256, collateral: int256) -> uint256:
+    return self._pack_account(collateral, account >> 128)

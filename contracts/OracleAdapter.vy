@@ -1,0 +1,141 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy on
+# pragma optimize gas
+"""
+@title OracleAdapter
+@notice Reads Chainlink AggregatorV3 feeds, one per market id, and returns prices as
+        18-decimal fixed point. Rejects stale rounds (per-feed heartbeat), rounds from
+        the future, non-positive answers and answers outside the feed's sanity bounds.
+@dev Each feed is two storage words so that a price read costs two cold SLOADs plus the
+     aggregator call: word 0 = aggregator (160 bits) | heartbeat (32) | feed decimals (8);
+     word 1 = min price (128, 18 decimals) | max price (128, 18 decimals).
+"""
+
+from interfaces import IAggregatorV3
+from interfaces import IOracleAdapter
+
+implements: IOracleAdapter
+
+from snekmate.auth import access_control
+
+initializes: access_control
+
+exports: access_control.__interface__
+
+
+FEED_ADMIN_ROLE: public(constant(bytes32)) = keccak256("FEED_ADMIN_ROLE")
+PRICE_DECIMALS: constant(uint256) = 18
+MAX_FEED_DECIMALS: constant(uint256) = 36
+MAX_HEARTBEAT: constant(uint256) = 7 * 86400
+MASK_128: constant(uint256) = 2**128 - 1
+MASK_160: constant(uint256) = 2**160 - 1
+MASK_32: constant(uint256) = 2**32 - 1
+MASK_8: constant(uint256) = 2**8 - 1
+
+_feed: HashMap[uint256, uint256]
+_bounds: HashMap[uint256, uint256]
+
+
+event FeedSet:
+    market: indexed(uint256)
+    aggregator: indexed(address)
+    heartbeat: uint256
+    min_price: uint256
+    max_price: uint256
+
+
+@deploy
+def __init__():
+    access_control.__init__()
+    access_control._grant_role(FEED_ADMIN_ROLE, msg.sender)
+
+
+@external
+def set_feed(market: uint256, aggregator: address, heartbeat: uint256, min_price: uint256, max_price: uint256):
+    """
+    @notice Register or replace the feed of a market.
+    @param market The vault's market id.
+    @param aggregator A Chainlink AggregatorV3Interface price feed.
+    @param heartbeat Maximum age in seconds of an accepted round.
+    @param min_price Lowest accepted price, 18 decimals (> 0).
+    @param max_price Highest accepted price, 18 decimals.
+    """
+    access_control._check_role(FEED_ADMIN_ROLE, msg.sender)
+    assert aggregator != empty(address), "oracle: zero aggregator"
+    assert heartbeat > 0 and heartbeat <= MAX_HEARTBEAT, "oracle: bad heartbeat"
+    assert min_price > 0 and min_price < max_price and max_price <= MASK_128, "oracle: bad bounds"
+    feed_decimals: uint256 = convert(staticcall IAggregatorV3(aggregator).decimals(), uint256)
+    assert feed_decimals <= MAX_FEED_DECIMALS, "oracle: bad decimals"
+    self._feed[market] = convert(aggregator, uint256) | (heartbeat << 160) | (feed_decimals << 192)
+    self._bounds[market] = min_price | (max_price << 128)
+    log FeedSet(market=market, aggregator=aggregator, heartbeat=heartbeat, min_price=min_price, max_price=max_price)
+
+
+@external
+@view
+def price(market: uint256) -> uint256:
+    """
+    @notice The validated price of `market`, 18 decimals.
+    @dev Reverts "oracle: unknown feed", "oracle: stale price", "oracle: non-positive price"
+         or "oracle: price out of bounds".
+    @param market The vault's market id.
+    @return uint256 Price in quote units per base unit, 18 decimals.
+    """
+    return self._price(market)
+
+
+@external
+@view
+def has_feed(market: uint256) -> bool:
+    """
+    @notice Whether a feed is registered for `market`.
+    """
+    return self._feed[market] != 0
+
+
+@external
+@view
+def feed_of(market: uint256) -> (address, uint256, uint256, uint256, uint256):
+    """
+    @notice The registered feed: (aggregator, heartbeat, feed decimals, min price, max price).
+    """
+    word: uint256 = self._feed[market]
+    bounds: uint256 = self._bounds[market]
+    return (
+        convert(convert(word & MASK_160, uint160), address),
+        (word >> 160) & MASK_32,
+        (word >> 192) & MASK_8,
+        bounds & MASK_128,
+        bounds >> 128,
+    )
+
+
+@internal
+@view
+def _price(market: uint256) -> uint256:
+    word: uint256 = self._feed[market]
+    assert word != 0, "oracle: unknown feed"
+    aggregator: address = convert(convert(word & MASK_160, uint160), address)
+    heartbeat: uint256 = (word >> 160) & MASK_32
+    feed_decimals: uint256 = (word >> 192) & MASK_8
+
+    answer: int256 = 0
+    updated_at: uint256 = 0
+    _: uint80 = 0
+    __: uint256 = 0
+    ___: uint80 = 0
+    _, answer, __, updated_at, ___ = staticcall IAggregatorV3(aggregator).latestRoundData()
+
+    assert answer > 0, "oracle: non-positive price"
+    assert updated_at <= block.timestamp, "oracle: round from the future"
+    assert block.timestamp - updated_at <= heartbeat, "oracle: stale price"
+
+    scaled: uint256 = convert(answer, uint256)
+    if feed_decimals < PRICE_DECIMALS:
+        scaled = scaled * 10 ** (PRICE_DECIMALS - feed_decimals)
+    elif feed_decimals > PRICE_DECIMALS:
+        scaled = scaled // 10 ** (feed_decimals - PRICE_DECIMALS)
+
+    bounds: uint256 = self._bounds[market]
+    assert scaled >= bounds & MASK_128 and scaled <= bounds >> 128, "oracle: price out of bounds"
+    return scaled

@@ -1,0 +1,135 @@
+"""Shared fixtures: one deployment per session, snapshot-isolated per test by ape."""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from backstop.actors import fund, set_price, signed_order, trade
+from backstop.config import SystemConfig
+from backstop.deploy import deploy_system
+from backstop.speed import disable_post_transaction_trace
+from backstop.units import quote, wad
+
+disable_post_transaction_trace()
+
+settings.register_profile(
+    "ci", max_examples=30, stateful_step_count=40, deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+settings.register_profile(
+    "soak", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "2000")),
+    stateful_step_count=int(os.environ.get("FUZZ_STEPS_PER_EXAMPLE", "100")),
+    deadline=None, suppress_health_check=list(HealthCheck),
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def deployer(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def maker(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def trader(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def keeper(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def lp(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def attacker(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def treasury(accounts):
+    return accounts[6]
+
+
+@pytest.fixture(scope="session")
+def other(accounts):
+    return accounts[7]
+
+
+@pytest.fixture(scope="session")
+def system(deployer, maker, trader, keeper, lp, attacker, treasury, other):
+    return deploy_system(deployer, SystemConfig(treasury=treasury.address))
+
+
+@pytest.fixture(scope="session")
+def system18(deployer, maker, trader, keeper, lp, attacker, treasury, other):
+    return deploy_system(deployer, SystemConfig(quote_decimals=18, treasury=treasury.address))
+
+
+@pytest.fixture(scope="session")
+def vault(system):
+    return system.vault
+
+
+@pytest.fixture(scope="session")
+def token(system):
+    return system.token
+
+
+@pytest.fixture(scope="session")
+def eth(system):
+    return system.markets["ETH-PERP"]
+
+
+@pytest.fixture(scope="session")
+def btc(system):
+    return system.markets["BTC-PERP"]
+
+
+@pytest.fixture(scope="session")
+def sol(system):
+    return system.markets["SOL-PERP"]
+
+
+@pytest.fixture(scope="session")
+def majors(system):
+    return system.segments["majors"]
+
+
+@pytest.fixture(scope="session")
+def alts(system):
+    return system.segments["alts"]
+
+
+@pytest.fixture
+def usd(system):
+    """Human amount -> quote units of the session's token."""
+    return lambda x: quote(x, system.decimals)
+
+
+@pytest.fixture
+def funded(system, maker, trader, majors, alts, usd):
+    """Maker and trader each hold 100,000 quote units of collateral in both segments."""
+    for account in (maker, trader):
+        fund(system, account, majors, usd(100_000))
+        fund(system, account, alts, usd(100_000))
+    return system
+
+
+@pytest.fixture
+def open_eth(funded, maker, trader, eth):
+    """Maker long 10 ETH, trader short 10 ETH, both at 3,000."""
+    trade(funded, maker, trader, eth.id, wad(10), wad(3000))
+    return funded
+
+
+__all__ = ["fund", "set_price", "signed_order", "trade"]

@@ -1,0 +1,7 @@
+from backstop.actors import trade
+from backstop.units import wad
+
+
+def test_fill_opens_opposite_positions(open_eth, vault, maker, trader, eth):
+    assert vault.position(maker, eth.id)[0] == wad(10)
+    assert vault.position(trader, eth.id)[0] == -wad(10)
