@@ -68,6 +68,7 @@ class Snapshot:
     equity: int
     im: int
     mm: int
+    notional: int
 
 
 def snapshot(system: System, owner, segment: int) -> Snapshot:

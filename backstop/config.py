@@ -41,6 +41,34 @@ class MarketSpec:
 
 
 @dataclass(frozen=True)
+class LiquidationSpec:
+    """LiquidationEngine parameters (DESIGN.md defaults); quote amounts in whole units."""
+
+    close_factor: Decimal = Decimal("0.25")
+    full_close_tier: Decimal = Decimal("0.5")
+    auction_start_discount: Decimal = Decimal("0")
+    auction_max_discount: Decimal = Decimal("0.05")
+    liquidation_penalty: Decimal = Decimal("0.01")
+    auction_duration: int = 600
+    min_liquidation_notional: Decimal = Decimal("100")
+    keeper_fee_floor: Decimal = Decimal("2")
+
+    def params(self, quote_decimals: int) -> tuple:
+        """LiquidationParams as the engine's struct takes it."""
+        unit = 10**quote_decimals
+        return (
+            wad(self.close_factor),
+            wad(self.full_close_tier),
+            wad(self.auction_start_discount),
+            wad(self.auction_max_discount),
+            wad(self.liquidation_penalty),
+            self.auction_duration,
+            int(self.min_liquidation_notional * unit),
+            int(self.keeper_fee_floor * unit),
+        )
+
+
+@dataclass(frozen=True)
 class SystemConfig:
     segments: tuple[str, ...] = ("majors", "alts")
     markets: tuple[MarketSpec, ...] = (
@@ -51,6 +79,8 @@ class SystemConfig:
     quote_decimals: int = 6
     quote_token: str | None = None  # real token address on live networks
     treasury: str | None = None  # defaults to the deployer
+    liquidation: LiquidationSpec = LiquidationSpec()
+    pools: dict = field(default_factory=dict)  # overrides of backstop.pools.DEFAULT_POOL_PARAMS
     extra: dict = field(default_factory=dict)
 
     @classmethod

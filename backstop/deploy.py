@@ -10,6 +10,7 @@ from typing import Any
 from ape import chain, networks, project
 
 from backstop.config import MarketSpec, SystemConfig
+from backstop.pools import deploy_pools
 from backstop.units import wad
 
 
@@ -27,6 +28,9 @@ class System:
     token: Any
     vault: Any
     oracle: Any
+    engine: Any
+    pools: dict[str, Any]  # segment label -> InsurancePool
+    backstop: Any  # the shared BackstopPool
     segments: dict[str, int]
     markets: dict[str, Market]
     treasury: str
@@ -46,6 +50,9 @@ class System:
             "token": self.token.address,
             "vault": self.vault.address,
             "oracle": self.oracle.address,
+            "engine": self.engine.address,
+            "backstop": self.backstop.address,
+            "pools": {label: pool.address for label, pool in self.pools.items()},
             "treasury": self.treasury,
             "segments": self.segments,
             "markets": {
@@ -98,10 +105,28 @@ def deploy_system(deployer, config: SystemConfig | None = None) -> System:
         vault.add_market(spec.label, segment_id, spec.params(segment_id), sender=deployer)
         markets[spec.label] = Market(id=market_id, label=spec.label, segment=segment_id, spec=spec, feed=feed)
 
+    engine = project.LiquidationEngine.deploy(
+        vault.address, oracle.address, config.liquidation.params(config.quote_decimals), sender=deployer
+    )
+    vault.grantRole(vault.ENGINE_ROLE(), engine.address, sender=deployer)
+
+    partial = System(
+        token=token, vault=vault, oracle=oracle, engine=engine, pools={}, backstop=None,
+        segments=segments, markets=markets, treasury=treasury, local=local,
+    )
+    pools, backstop = deploy_pools(partial, deployer, config.pools)
+    for label, pool in pools.items():
+        vault.set_segment_pool(segments[label], pool.address, sender=deployer)
+        # the engine pays penalties as income and settles bad debt through the vault
+        pool.grantRole(pool.INCOME_ROLE(), engine.address, sender=deployer)
+
     return System(
         token=token,
         vault=vault,
         oracle=oracle,
+        engine=engine,
+        pools=pools,
+        backstop=backstop,
         segments=segments,
         markets=markets,
         treasury=treasury,

@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 # pragma nonreentrancy on
-# pragma optimize gas
+# pragma optimize codesize
 """
 @title MarginVault
 @notice Collateral, perpetual positions and signed-order settlement of Backstop.
@@ -24,6 +24,7 @@ from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
 from interfaces import IOracleAdapter
+from interfaces import IInsurancePool
 
 from snekmate.auth import access_control
 from snekmate.utils import pausable
@@ -45,6 +46,7 @@ exports: (
 
 GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
 RISK_ADMIN_ROLE: public(constant(bytes32)) = keccak256("RISK_ADMIN_ROLE")
+ENGINE_ROLE: public(constant(bytes32)) = keccak256("ENGINE_ROLE")
 
 ORDER_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Order(address maker,uint256 market,int256 size,uint256 price,uint256 nonce,uint256 expiry,bool reduce_only)"
@@ -96,6 +98,7 @@ struct AccountHealth:
     equity: int256
     im: uint256
     mm: uint256
+    notional: uint256
 
 
 struct TradeResult:
@@ -112,8 +115,13 @@ quote_decimals: public(immutable(uint256))
 # notional (quote units) = size (1e18) * price (1e18) // NOTIONAL_SCALE
 NOTIONAL_SCALE: immutable(uint256)
 
-oracle: public(IOracleAdapter)
+oracle: public(immutable(IOracleAdapter))
 treasury: public(address)
+# share of trading fees that goes to the segment's insurance pool (the rest: treasury)
+pool_fee_share_bps: public(uint256)
+segment_pool: public(HashMap[uint256, IInsurancePool])
+# liquidation penalties owed to the segment's pool (all of it is pool income)
+pending_pool_income: public(HashMap[uint256, uint256])
 
 segment_count: public(uint256)
 market_count: public(uint256)
@@ -150,9 +158,6 @@ event MarketParamsSet:
     price_band_bps: uint256
     max_open_interest: uint256
 
-event OracleSet:
-    oracle: indexed(address)
-
 event TreasurySet:
     treasury: indexed(address)
 
@@ -184,8 +189,32 @@ event OrderCancelled:
 
 event FeesSwept:
     segment: indexed(uint256)
-    recipient: indexed(address)
-    amount: uint256
+    to_pool: uint256
+    to_treasury: uint256
+
+event SegmentPoolSet:
+    segment: indexed(uint256)
+    pool: indexed(address)
+
+event PoolFeeShareSet:
+    share_bps: uint256
+
+event PositionTransferred:
+    owner: indexed(address)
+    receiver: indexed(address)
+    market: indexed(uint256)
+    owner_delta: int256
+    price: uint256
+    penalty: uint256
+    keeper_fee: uint256
+    owner_realized: int256
+
+event BadDebtCovered:
+    owner: indexed(address)
+    segment: indexed(uint256)
+    deficit: uint256
+    paid: uint256
+    unpaid: uint256
 
 
 # ---------------------------------------------------------------- constructor
@@ -206,8 +235,9 @@ def __init__(quote_: IERC20, oracle_: IOracleAdapter, treasury_: address):
     quote = quote_
     quote_decimals = decimals
     NOTIONAL_SCALE = 10 ** (36 - decimals)
-    self.oracle = oracle_
+    oracle = oracle_
     self.treasury = treasury_
+    self.pool_fee_share_bps = BPS // 2
     access_control._grant_role(RISK_ADMIN_ROLE, msg.sender)
     access_control._grant_role(GUARDIAN_ROLE, msg.sender)
 
@@ -245,7 +275,7 @@ def add_market(label: String[32], segment: uint256, params: MarketParams) -> uin
     listed: uint256 = self._segment_markets[segment]
     count: uint256 = listed & MASK_8
     assert count < MAX_MARKETS_PER_SEGMENT, "vault: segment full"
-    assert staticcall self.oracle.has_feed(market), "vault: market has no feed"
+    assert staticcall oracle.has_feed(market), "vault: market has no feed"
     self._segment_markets[segment] = ((listed | (market << (8 + 8 * count))) & ~MASK_8) | (count + 1)
     self.market_count = market + 1
     self._set_params(market, segment, params)
@@ -266,17 +296,6 @@ def set_market_params(market: uint256, params: MarketParams):
 
 
 @external
-def set_oracle(oracle_: IOracleAdapter):
-    """
-    @notice Point the vault at a new oracle adapter.
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert oracle_.address != empty(address), "vault: zero oracle"
-    self.oracle = oracle_
-    log OracleSet(oracle=oracle_.address)
-
-
-@external
 def set_treasury(treasury_: address):
     """
     @notice Set the receiver of the treasury's share of fees.
@@ -285,6 +304,30 @@ def set_treasury(treasury_: address):
     assert treasury_ != empty(address), "vault: zero treasury"
     self.treasury = treasury_
     log TreasurySet(treasury=treasury_)
+
+
+@external
+def set_segment_pool(segment: uint256, pool: IInsurancePool):
+    """
+    @notice Register the insurance pool that earns the fees and covers the deficits of
+            `segment`; it must hold the vault's quote token.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert segment < self.segment_count, "vault: unknown segment"
+    assert staticcall pool.asset() == quote.address, "vault: pool asset mismatch"
+    self.segment_pool[segment] = pool
+    log SegmentPoolSet(segment=segment, pool=pool.address)
+
+
+@external
+def set_pool_fee_share(share_bps: uint256):
+    """
+    @notice Share of trading fees (bps) paid to segment pools; the rest goes to the treasury.
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    assert share_bps <= BPS, "vault: bad fee share"
+    self.pool_fee_share_bps = share_bps
+    log PoolFeeShareSet(share_bps=share_bps)
 
 
 @external
@@ -376,7 +419,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     assert ecdsa._recover_sig(digest, signature) == order.maker, "vault: bad signature"
     self.filled[digest] = done + amount
 
-    mark: uint256 = staticcall self.oracle.price(order.market)
+    mark: uint256 = staticcall oracle.price(order.market)
     band: uint256 = (config >> 176) & MASK_16
     deviation: uint256 = order.price - mark if order.price > mark else mark - order.price
     assert deviation * BPS <= band * mark, "vault: price outside band"
@@ -434,24 +477,126 @@ def cancel(order: Order):
 @external
 def sweep_fees(segment: uint256) -> uint256:
     """
-    @notice Move the fees accrued by the markets of `segment` to the treasury.
-    @param segment The segment whose market fees are swept.
-    @return uint256 The amount swept.
+    @notice Pay out what the markets of `segment` accrued: `pool_fee_share_bps` of trading
+            fees plus all liquidation penalties to the segment's insurance pool (as vesting
+            income), the rest of the fees to the treasury. Without a pool, fees all go to
+            the treasury and penalties wait for the pool.
+    @param segment The segment whose fees are swept.
+    @return uint256 The total amount paid out.
     """
     assert segment < self.segment_count, "vault: unknown segment"
-    total: uint256 = 0
+    fees: uint256 = 0
     listed: uint256 = self._segment_markets[segment]
     for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
         if i >= listed & MASK_8:
             break
         market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
         state: uint256 = self._market_state[market]
-        total += state >> 128
+        fees += state >> 128
         self._market_state[market] = state & MASK_128
-    if total > 0:
-        assert extcall quote.transfer(self.treasury, total, default_return_value=True), "vault: transfer failed"
-    log FeesSwept(segment=segment, recipient=self.treasury, amount=total)
-    return total
+
+    pool: IInsurancePool = self.segment_pool[segment]
+    fees_to_pool: uint256 = 0
+    penalties: uint256 = 0
+    if pool.address != empty(address):
+        fees_to_pool = fees * self.pool_fee_share_bps // BPS
+        penalties = self.pending_pool_income[segment]
+        self.pending_pool_income[segment] = 0
+    to_treasury: uint256 = fees - fees_to_pool
+    to_pool: uint256 = fees_to_pool + penalties
+    if to_treasury > 0:
+        assert extcall quote.transfer(self.treasury, to_treasury, default_return_value=True), "vault: transfer failed"
+    if to_pool > 0:
+        assert extcall quote.approve(pool.address, to_pool, default_return_value=True), "vault: approve failed"
+        extcall pool.notify_income(to_pool)
+    log FeesSwept(segment=segment, to_pool=to_pool, to_treasury=to_treasury)
+    return to_pool + to_treasury
+
+
+# ---------------------------------------------------------------- liquidation hooks
+
+@external
+def transfer_position(
+    owner: address,
+    receiver: address,
+    market_id: uint256,
+    amount: uint256,
+    price: uint256,
+    penalty: uint256,
+    keeper_fee: uint256,
+    check_receiver: bool,
+) -> AccountHealth:
+    """
+    @notice Liquidation engine only: move `amount` (base size) of owner's position in
+            `market_id` to `receiver` at `price`, charge `penalty` (to the segment pool) and
+            `keeper_fee` (to the receiver) from the owner's collateral, which may go
+            negative (bad debt, settled by `cover_bad_debt`).
+    @param check_receiver Whether the receiver must meet IM afterwards (liquidators must;
+           auto-deleveraged counterparties only reduce).
+    @return AccountHealth The owner's health after the transfer.
+    """
+    access_control._check_role(ENGINE_ROLE, msg.sender)
+    assert amount > 0, "vault: zero amount"
+    assert owner != receiver, "vault: self-match"
+    config: uint256 = self._config(market_id)
+    segment: uint256 = config & MASK_8
+    size: int256 = self._lo(self._positions[owner][market_id])
+    assert size != 0, "vault: no position"
+    assert amount <= convert(abs(size), uint256), "vault: amount exceeds position"
+
+    cost: uint256 = amount * price // NOTIONAL_SCALE
+    owner_delta: int256 = -convert(amount, int256)
+    signed_cost: int256 = -convert(cost, int256)
+    if size < 0:
+        owner_delta = -owner_delta
+        signed_cost = -signed_cost
+    owner_result: TradeResult = self._trade(owner, segment, market_id, owner_delta, signed_cost, penalty + keeper_fee)
+    receiver_result: TradeResult = self._trade(receiver, segment, market_id, -owner_delta, -signed_cost, 0)
+    if keeper_fee > 0:
+        account: uint256 = self._accounts[receiver][segment]
+        self._accounts[receiver][segment] = self._with_collateral(account, self._lo(account) + convert(keeper_fee, int256))
+    self._update_market_state(market_id, config, owner_result, receiver_result, 0)
+    if penalty > 0:
+        self.pending_pool_income[segment] += penalty
+    if check_receiver:
+        mark: uint256 = staticcall oracle.price(market_id)
+        self._check_after_trade(receiver, segment, market_id, mark, config, receiver_result, -owner_delta, -signed_cost)
+    log PositionTransferred(
+        owner=owner,
+        receiver=receiver,
+        market=market_id,
+        owner_delta=owner_delta,
+        price=price,
+        penalty=penalty,
+        keeper_fee=keeper_fee,
+        owner_realized=owner_result.realized,
+    )
+    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0)
+
+
+@external
+def cover_bad_debt(owner: address, segment: uint256) -> uint256:
+    """
+    @notice Liquidation engine only: a flat account with negative collateral is paid up by
+            the segment's insurance pool (which draws on the backstop for what it lacks).
+            Whatever stays unpaid remains as negative collateral, visible and evented.
+    @return uint256 The deficit still unpaid.
+    """
+    access_control._check_role(ENGINE_ROLE, msg.sender)
+    account: uint256 = self._accounts[owner][segment]
+    assert account >> 128 == 0, "vault: account has positions"
+    collateral: int256 = self._lo(account)
+    assert collateral < 0, "vault: no bad debt"
+    deficit: uint256 = convert(-collateral, uint256)
+    pool: IInsurancePool = self.segment_pool[segment]
+    paid: uint256 = 0
+    if pool.address != empty(address):
+        before: uint256 = staticcall quote.balanceOf(self)
+        paid = extcall pool.cover(deficit)
+        assert paid <= deficit and staticcall quote.balanceOf(self) - before == paid, "vault: cover not received"
+    self._accounts[owner][segment] = self._with_collateral(account, collateral + convert(paid, int256))
+    log BadDebtCovered(owner=owner, segment=segment, deficit=deficit, paid=paid, unpaid=deficit - paid)
+    return deficit - paid
 
 
 # ---------------------------------------------------------------- views
@@ -486,24 +631,6 @@ def position(owner: address, market: uint256) -> (int256, int256):
 
 @external
 @view
-def open_markets(owner: address, segment: uint256) -> DynArray[uint256, MAX_MARKETS_PER_SEGMENT]:
-    """
-    @notice Market ids in which (owner, segment) has an open position.
-    """
-    mask: uint256 = self._accounts[owner][segment] >> 128
-    listed: uint256 = self._segment_markets[segment]
-    result: DynArray[uint256, MAX_MARKETS_PER_SEGMENT] = []
-    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
-        if i >= listed & MASK_8:
-            break
-        market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
-        if (mask >> market) & 1 == 1:
-            result.append(market)
-    return result
-
-
-@external
-@view
 def equity(owner: address, segment: uint256) -> int256:
     """
     @notice Collateral plus unrealized PnL at the oracle price (quote units).
@@ -532,6 +659,15 @@ def is_liquidatable(owner: address, segment: uint256) -> bool:
         return False
     health: AccountHealth = self._health(owner, segment, account, max_value(uint256), 0)
     return health.equity < convert(health.mm, int256)
+
+
+@external
+@view
+def account_health(owner: address, segment: uint256) -> AccountHealth:
+    """
+    @notice Collateral, equity, IM, MM and total notional of one account.
+    """
+    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0)
 
 
 @external
@@ -703,10 +839,15 @@ def _health(owner: address, segment: uint256, account: uint256, known_market: ui
     @dev Mark every open position of (owner, segment). `known_price` is reused for
          `known_market` so that a fill reads each oracle once.
     """
-    health: AccountHealth = AccountHealth(collateral=self._lo(account), equity=self._lo(account), im=0, mm=0)
+    health: AccountHealth = AccountHealth(
+        collateral=self._lo(account), equity=self._lo(account), im=0, mm=0, notional=0
+    )
     mask: uint256 = account >> 128
     if mask == 0:
         return health
+    if mask == 1 << known_market:
+        # the common case: only the traded market is open, so no segment scan is needed
+        return self._add_position(health, owner, known_market, known_price)
     listed: uint256 = self._segment_markets[segment]
     for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
         if i >= listed & MASK_8:
@@ -716,16 +857,27 @@ def _health(owner: address, segment: uint256, account: uint256, known_market: ui
             continue
         mark: uint256 = known_price
         if market != known_market:
-            mark = staticcall self.oracle.price(market)
-        packed: uint256 = self._positions[owner][market]
-        size: int256 = self._lo(packed)
-        cost: int256 = self._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
-        health.equity += cost - self._hi(packed)
-        notional: uint256 = self._notional_up(abs(size), mark)
-        config: uint256 = self._market_config[market]
-        health.im += self._mul_up(notional, (config >> 16) & MASK_64)
-        health.mm += self._mul_up(notional, (config >> 80) & MASK_64)
+            mark = staticcall oracle.price(market)
+        health = self._add_position(health, owner, market, mark)
     return health
+
+
+@internal
+@view
+def _add_position(health: AccountHealth, owner: address, market: uint256, mark: uint256) -> AccountHealth:
+    packed: uint256 = self._positions[owner][market]
+    size: int256 = self._lo(packed)
+    notional: uint256 = self._notional_up(abs(size), mark)
+    config: uint256 = self._market_config[market]
+    return AccountHealth(
+        collateral=health.collateral,
+        equity=health.equity
+        + self._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
+        - self._hi(packed),
+        im=health.im + self._mul_up(notional, (config >> 16) & MASK_64),
+        mm=health.mm + self._mul_up(notional, (config >> 80) & MASK_64),
+        notional=health.notional + notional,
+    )
 
 
 # ---------------------------------------------------------------- internal: config

@@ -1,0 +1,213 @@
+"""Insurance pools: deployment and wiring, plus read-only views for LPs and dashboards.
+
+`deploy_pools(system, deployer)` deploys the shared BackstopPool and one InsurancePool per
+segment of `system`, then wires the roles:
+  - each pool: INCOME_ROLE and COVER_ROLE -> system.vault (granted by the constructor);
+  - backstop: INCOME_ROLE -> each pool, and set_segment_pool(segment, pool).
+The vault side (vault.set_segment_pool) is the caller's business (deploy_system).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ape import chain, project
+
+MAX_UINT256 = 2**256 - 1
+DECIMALS_OFFSET = 6  # pool_shares.DECIMALS_OFFSET: share decimals = asset decimals + 6
+SECONDS_PER_YEAR = 365 * 86400
+
+# DESIGN.md defaults; any key can be overridden through `params`.
+DEFAULT_POOL_PARAMS: dict[str, Any] = {
+    "deposit_cap": MAX_UINT256,
+    "target_size": 0,
+    "cooldown": 7 * 86400,
+    "redeem_window": 2 * 86400,
+    "income_vesting": 86400,
+    "backstop_income_share_bps": 1000,
+    "max_cover_per_block": MAX_UINT256,
+    # backstop
+    "backstop_deposit_cap": MAX_UINT256,
+    "draw_cap_bps": 2500,
+    "draw_window": 86400,
+}
+
+
+_ZERO = "0x0000000000000000000000000000000000000000"
+
+
+def role(contract, name: str) -> bytes:
+    return getattr(contract, name)()
+
+
+def deploy_pools(system, deployer, params: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+    """Deploy and wire the BackstopPool and one InsurancePool per segment.
+
+    `params` overrides DEFAULT_POOL_PARAMS; a per-segment override can be given as
+    params["segments"][label] = {...}. Returns ({segment label: pool}, backstop).
+    """
+    p = {**DEFAULT_POOL_PARAMS, **(params or {})}
+    per_segment = p.pop("segments", {}) or {}
+    token = system.token
+    vault_address = system.vault.address if getattr(system, "vault", None) is not None else _ZERO
+
+    backstop = project.BackstopPool.deploy(token.address, "Backstop LP", "bLP", p["backstop_deposit_cap"], sender=deployer)
+    if (p["draw_cap_bps"], p["draw_window"]) != (2500, 86400):
+        backstop.set_draw_cap(p["draw_cap_bps"], p["draw_window"], sender=deployer)
+    _set_share_params(backstop, p, deployer)
+    income_role = role(backstop, "INCOME_ROLE")
+
+    pools: dict[str, Any] = {}
+    for label, segment in system.segments.items():
+        q = {**p, **per_segment.get(label, {})}
+        pool = project.InsurancePool.deploy(
+            token.address,
+            f"Backstop {label} LP"[:25],
+            _symbol(label),
+            segment,
+            vault_address,
+            backstop.address,
+            q["deposit_cap"],
+            q["target_size"],
+            sender=deployer,
+        )
+        _set_share_params(pool, q, deployer)
+        if q["backstop_income_share_bps"] != 1000:
+            pool.set_backstop_income_share(q["backstop_income_share_bps"], sender=deployer)
+        if q["max_cover_per_block"] != MAX_UINT256:
+            pool.set_max_cover_per_block(q["max_cover_per_block"], sender=deployer)
+        backstop.grantRole(income_role, pool.address, sender=deployer)
+        backstop.set_segment_pool(segment, pool.address, sender=deployer)
+        pools[label] = pool
+    return pools, backstop
+
+
+def _symbol(label: str) -> str:
+    return ("i" + "".join(ch for ch in label.upper() if ch.isalnum()))[:5]
+
+
+def _set_share_params(pool, p: dict[str, Any], deployer) -> None:
+    if (p["cooldown"], p["redeem_window"]) != (7 * 86400, 2 * 86400):
+        pool.set_redeem_delays(p["cooldown"], p["redeem_window"], sender=deployer)
+    if p["income_vesting"] != 86400:
+        pool.set_income_vesting(p["income_vesting"], sender=deployer)
+
+
+# ---------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    shares: int
+    unlock_at: int
+    expires_at: int
+    redeemable: int  # maxRedeem now
+    state: str  # "none" | "cooling" | "open" | "expired"
+
+
+@dataclass(frozen=True)
+class PoolView:
+    address: str
+    block: int
+    timestamp: int
+    total_assets: int  # vested assets backing the shares
+    managed_assets: int  # incl. income still vesting
+    total_supply: int
+    assets_per_share: int  # quote units per 10**decimals shares
+    share_decimals: int
+    vested_income: int
+    unvested_income: int
+    vesting_end: int
+    paused: bool
+    lp: str | None = None
+    lp_shares: int = 0
+    lp_assets: int = 0
+    request: PendingRequest | None = None
+
+    @property
+    def price(self) -> Decimal:
+        """Assets per share in whole quote units per whole share."""
+        return Decimal(self.assets_per_share) / Decimal(10 ** (self.share_decimals - DECIMALS_OFFSET))
+
+
+
+def pool_view(pool, lp=None, block_id: int | str | None = None) -> PoolView:
+    """A consistent snapshot of `pool` (at `block_id`, default latest) and optionally of one LP."""
+    kw = {} if block_id is None else {"block_id": block_id}
+    block = chain.blocks[block_id if block_id is not None else -1]
+    request = None
+    lp_shares = lp_assets = 0
+    lp_address = None
+    if lp is not None:
+        lp_address = lp if isinstance(lp, str) else lp.address
+        lp_shares = int(pool.balanceOf(lp_address, **kw))
+        lp_assets = int(pool.convertToAssets(lp_shares, **kw))
+        shares, unlock_at, expires_at = (int(x) for x in pool.pending_request(lp_address, **kw))
+        redeemable = int(pool.maxRedeem(lp_address, **kw))
+        if shares == 0:
+            state = "none"
+        elif block.timestamp < unlock_at:
+            state = "cooling"
+        elif block.timestamp <= expires_at:
+            state = "open"
+        else:
+            state = "expired"
+        request = PendingRequest(shares, unlock_at, expires_at, redeemable, state)
+    return PoolView(
+        address=pool.address,
+        block=int(block.number),
+        timestamp=int(block.timestamp),
+        total_assets=int(pool.totalAssets(**kw)),
+        managed_assets=int(pool.managed_assets(**kw)),
+        total_supply=int(pool.totalSupply(**kw)),
+        assets_per_share=int(pool.assets_per_share(**kw)),
+        share_decimals=int(pool.decimals(**kw)),
+        vested_income=int(pool.vested_income(**kw)),
+        unvested_income=int(pool.unvested_income(**kw)),
+        vesting_end=int(pool.vesting_end(**kw)),
+        paused=bool(pool.paused(**kw)),
+        lp=lp_address,
+        lp_shares=lp_shares,
+        lp_assets=lp_assets,
+        request=request,
+    )
+
+
+def trailing_apy(pool, *, blocks: int | None = None, seconds: int | None = None, to_block: int | None = None) -> float:
+    """Annualized growth of assets per share over the last `blocks` blocks or `seconds` seconds.
+
+    Computed off chain from `assets_per_share` at two block heights (compounded:
+    (aps_end / aps_start) ** (year / elapsed) - 1). Losses give a negative APY.
+    """
+    if (blocks is None) == (seconds is None):
+        raise ValueError("give exactly one of blocks= or seconds=")
+    end = chain.blocks[to_block if to_block is not None else -1]
+    if blocks is not None:
+        start_number = max(0, end.number - blocks)
+    else:
+        start_number = _block_at_or_before(end.timestamp - seconds, end.number)
+    start = chain.blocks[start_number]
+    elapsed = end.timestamp - start.timestamp
+    if elapsed <= 0:
+        return 0.0
+    aps_start = int(pool.assets_per_share(block_id=start.number))
+    aps_end = int(pool.assets_per_share(block_id=end.number))
+    if aps_start == 0:
+        return 0.0
+    return float((Decimal(aps_end) / Decimal(aps_start)) ** (Decimal(SECONDS_PER_YEAR) / Decimal(elapsed)) - 1)
+
+
+def _block_at_or_before(timestamp: int, high: int) -> int:
+    """Binary search for the last block with block.timestamp <= timestamp (0 if none)."""
+    lo, hi = 0, high
+    if chain.blocks[0].timestamp > timestamp:
+        return 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if chain.blocks[mid].timestamp <= timestamp:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

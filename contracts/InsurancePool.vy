@@ -1,0 +1,293 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy on
+# pragma optimize gas
+"""
+@title InsurancePool
+@notice The insurance pool of one segment. LPs deposit the quote token for ERC-4626 shares
+        (pool_shares: internal accounting, vesting income, request -> cooldown -> window
+        withdrawals). The segment earns fees and liquidation penalties through
+        notify_income and pays the segment's bad debt through cover; what it cannot pay is
+        drawn from the shared BackstopPool within that segment's cap. Every step of the loss
+        waterfall is evented (Cover, and Draw on the backstop): nothing is written off silently.
+@dev Invariant 6: assets per share only fall in a transaction that emits Cover (cover is the
+     only path to pool_shares._take_loss). Invariant 9: a pool only ever pays its own
+     segment's cover, and the backstop only pays through draw, capped per segment.
+     The per-block cover state packs block number (low 64) | covered in that block (high 192).
+"""
+
+from ethereum.ercs import IERC20
+
+from interfaces import IBackstopPool
+from interfaces import IInsurancePool
+
+implements: IInsurancePool
+
+from snekmate.auth import access_control
+
+import pool_shares
+
+initializes: access_control
+initializes: pool_shares
+
+exports: (
+    access_control.__interface__,
+    pool_shares.__interface__,
+)
+
+
+# ---------------------------------------------------------------- constants
+
+RISK_ADMIN_ROLE: public(constant(bytes32)) = keccak256("RISK_ADMIN_ROLE")
+GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
+INCOME_ROLE: public(constant(bytes32)) = keccak256("INCOME_ROLE")
+COVER_ROLE: public(constant(bytes32)) = keccak256("COVER_ROLE")
+
+BPS: constant(uint256) = 10_000
+DEFAULT_BACKSTOP_SHARE_BPS: constant(uint256) = 1_000
+MASK_64: constant(uint256) = 2**64 - 1
+
+
+# ---------------------------------------------------------------- storage
+
+segment: public(immutable(uint256))
+vault: public(immutable(address))
+backstop: public(immutable(IBackstopPool))
+_QUOTE: immutable(IERC20)
+
+target_size: public(uint256)
+backstop_income_share_bps: public(uint256)
+max_cover_per_block: public(uint256)
+_cover_state: uint256
+
+
+# ---------------------------------------------------------------- events
+
+event IncomeNotified:
+    amount: uint256
+    to_backstop: uint256
+
+event Cover:
+    requested: uint256
+    paid_by_pool: uint256
+    paid_by_backstop: uint256
+    unpaid: uint256
+
+
+# ---------------------------------------------------------------- constructor
+
+@deploy
+def __init__(
+    asset_: IERC20,
+    name_: String[25],
+    symbol_: String[5],
+    segment_: uint256,
+    vault_: address,
+    backstop_: IBackstopPool,
+    deposit_cap_: uint256,
+    target_size_: uint256,
+):
+    """
+    @param asset_ The quote token (same as the vault's).
+    @param name_ Share token name, e.g. "Backstop majors LP".
+    @param symbol_ Share token symbol.
+    @param segment_ The segment this pool insures.
+    @param vault_ Gets INCOME_ROLE and COVER_ROLE if not zero.
+    @param backstop_ The shared BackstopPool (same asset).
+    @param deposit_cap_ Cap on totalAssets for deposits (max_value = none).
+    @param target_size_ Size above which assets count as surplus (for rebalancing).
+    """
+    assert backstop_.address != empty(address), "pool: zero backstop"
+    assert staticcall backstop_.asset() == asset_.address, "pool: backstop asset mismatch"
+    access_control.__init__()
+    pool_shares.__init__(asset_, name_, symbol_, "Backstop Insurance Pool")
+    segment = segment_
+    vault = vault_
+    backstop = backstop_
+    _QUOTE = asset_
+    access_control._grant_role(RISK_ADMIN_ROLE, msg.sender)
+    access_control._grant_role(GUARDIAN_ROLE, msg.sender)
+    if vault_ != empty(address):
+        access_control._grant_role(INCOME_ROLE, vault_)
+        access_control._grant_role(COVER_ROLE, vault_)
+    pool_shares._set_deposit_cap(deposit_cap_)
+    self.target_size = target_size_
+    self.backstop_income_share_bps = DEFAULT_BACKSTOP_SHARE_BPS
+    self.max_cover_per_block = max_value(uint256)
+
+
+# ---------------------------------------------------------------- income and cover
+
+@external
+def notify_income(amount: uint256):
+    """
+    @notice Receive segment income (fees, liquidation penalties): pulls `amount` from the
+            caller, forwards backstop_income_share_bps of it to the backstop, and vests the
+            rest linearly over income_vesting.
+    @dev INCOME_ROLE. The caller approves `amount` first. Fee-on-transfer tokens revert.
+    @param amount Quote amount.
+    """
+    access_control._check_role(INCOME_ROLE, msg.sender)
+    assert amount > 0, "pool: zero amount"
+    pool_shares._pull(msg.sender, amount)
+    to_backstop: uint256 = amount * self.backstop_income_share_bps // BPS
+    if to_backstop > 0:
+        assert extcall _QUOTE.approve(backstop.address, to_backstop, default_return_value=True), "pool: approve failed"
+        extcall backstop.notify_income(to_backstop)
+    if amount > to_backstop:
+        pool_shares._add_income(amount - to_backstop)
+    log IncomeNotified(amount=amount, to_backstop=to_backstop)
+
+
+@external
+def cover(amount: uint256) -> uint256:
+    """
+    @notice Pay `amount` of the segment's bad debt to the caller: first from this pool (up to
+            its assets and the per-block limit), then from the backstop within the segment's
+            draw cap. The caller should check its balance rose by the returned amount.
+    @dev COVER_ROLE (vault, liquidation engine). Emits Cover with every part of the split.
+    @param amount The deficit, in quote units.
+    @return uint256 Total paid to the caller (pool + backstop); amount - paid is unpaid.
+    """
+    access_control._check_role(COVER_ROLE, msg.sender)
+    assert amount > 0, "pool: zero amount"
+    paid: uint256 = min(amount, self._capacity())
+    if paid > 0:
+        state: uint256 = self._cover_state
+        covered: uint256 = 0
+        if state & MASK_64 == block.number:
+            covered = state >> 64
+        self._cover_state = block.number | ((covered + paid) << 64)
+        pool_shares._take_loss(paid)
+        pool_shares._pay(msg.sender, paid)
+    from_backstop: uint256 = 0
+    if paid < amount and staticcall backstop.segment_pool(segment) == self:
+        from_backstop = extcall backstop.draw(segment, amount - paid, msg.sender)
+        assert from_backstop <= amount - paid, "pool: backstop overpaid"
+    log Cover(requested=amount, paid_by_pool=paid, paid_by_backstop=from_backstop, unpaid=amount - paid - from_backstop)
+    return paid + from_backstop
+
+
+# ---------------------------------------------------------------- admin
+
+@external
+def set_deposit_cap(cap: uint256):
+    """
+    @notice Cap on totalAssets for new deposits (max_value(uint256) = no cap).
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    pool_shares._set_deposit_cap(cap)
+
+
+@external
+def set_target_size(size: uint256):
+    """
+    @notice The pool size above which assets are surplus (see surplus()).
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    self.target_size = size
+    log pool_shares.ParamSet(param="target_size", value=size)
+
+
+@external
+def set_redeem_delays(cooldown_: uint256, window_: uint256):
+    """
+    @notice Cooldown before a redeem request unlocks and the window it stays open. Applies to
+            new requests only.
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    pool_shares._set_redeem_delays(cooldown_, window_)
+
+
+@external
+def set_income_vesting(period: uint256):
+    """
+    @notice Period over which new income vests (0 = at once; existing buckets keep their end).
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    pool_shares._set_income_vesting(period)
+
+
+@external
+def set_backstop_income_share(bps: uint256):
+    """
+    @notice Share of income forwarded to the backstop, in bps (0 allowed).
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    assert bps <= BPS, "pool: bps > 10000"
+    self.backstop_income_share_bps = bps
+    log pool_shares.ParamSet(param="backstop_income_share_bps", value=bps)
+
+
+@external
+def set_max_cover_per_block(amount: uint256):
+    """
+    @notice Most this pool pays out through cover in one block (quote units); the rest of a
+            deficit goes to the backstop.
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    self.max_cover_per_block = amount
+    log pool_shares.ParamSet(param="max_cover_per_block", value=amount)
+
+
+@external
+def pause():
+    """
+    @notice Stop deposits and mints (guardian). Redeems, income and cover keep working.
+    """
+    access_control._check_role(GUARDIAN_ROLE, msg.sender)
+    pool_shares._set_paused(True)
+
+
+@external
+def unpause():
+    """
+    @notice Resume deposits and mints (admin only).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    pool_shares._set_paused(False)
+
+
+# ---------------------------------------------------------------- views
+
+@external
+@view
+def surplus() -> int256:
+    """
+    @notice totalAssets - target_size (negative when under target), for rebalancing.
+    """
+    return convert(pool_shares._total_assets(), int256) - convert(self.target_size, int256)
+
+
+@external
+@view
+def cover_capacity() -> uint256:
+    """
+    @notice What this pool alone could still pay through cover in the current block.
+    """
+    return self._capacity()
+
+
+@external
+@view
+def max_cover() -> uint256:
+    """
+    @notice The most a cover in the current block could pay: this pool's capacity plus what
+            the backstop would still let this segment draw (0 if not registered there).
+    """
+    capacity: uint256 = self._capacity()
+    if staticcall backstop.segment_pool(segment) == self:
+        capacity += staticcall backstop.draw_capacity(segment)
+    return capacity
+
+
+# ---------------------------------------------------------------- internal
+
+@internal
+@view
+def _capacity() -> uint256:
+    state: uint256 = self._cover_state
+    room: uint256 = self.max_cover_per_block
+    if state & MASK_64 == block.number:
+        covered: uint256 = state >> 64
+        room = room - covered if room > covered else 0
+    return min(room, pool_shares._assets & pool_shares.MASK_128)

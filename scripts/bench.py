@@ -1,0 +1,202 @@
+"""Gas of every hot path -> reports/gas.json (`make bench`, i.e. `ape run bench`).
+
+Deploys on the local network (ape-foundry starts Anvil), funds the actors once, then runs
+each registered scenario from a chain snapshot of that base state, so scenarios are
+independent and their order does not matter. A scenario prepares its own state and
+returns the receipt of the ONE transaction it measures (or an int gas estimate).
+
+To benchmark a new operation, add a function:
+
+    @scenario("pool.deposit", "LP's second deposit")
+    def _(b: Bench):
+        ...                              # setup transactions (not measured)
+        return b.system.pool.deposit(...)  # the measured receipt
+
+Values are whole-transaction `receipt.gas_used` (21,000 base and calldata included).
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ape import accounts, chain
+
+from backstop import display, gas
+from backstop.actors import fill, fund, signed_order, trade
+from backstop.config import SystemConfig
+from backstop.deploy import Market, System, deploy_system
+from backstop.speed import disable_post_transaction_trace
+from backstop.units import quote, wad
+
+
+@dataclass
+class Bench:
+    system: System
+    deployer: Any
+    maker: Any
+    trader: Any
+    eth: Market
+    segment: int
+
+    def usd(self, x) -> int:
+        return quote(x, self.system.decimals)
+
+
+Scenario = Callable[[Bench], Any]
+SCENARIOS: list[tuple[str, str, Scenario]] = []
+
+
+def scenario(name: str, note: str = "") -> Callable[[Scenario], Scenario]:
+    """Register a scenario measuring operation `name` (one key of reports/gas.json)."""
+
+    def register(fn: Scenario) -> Scenario:
+        if any(existing == name for existing, _, _ in SCENARIOS):
+            raise ValueError(f"duplicate bench scenario {name}")
+        SCENARIOS.append((name, note, fn))
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------- base state
+
+
+def setup() -> Bench:
+    """Deploy and fund: maker and trader hold 100,000 collateral in "majors" and 100 in their
+    wallets; a background pair already trades ETH-PERP, so market state (open interest,
+    fees) is warm, as on a live market."""
+    deployer, maker, trader, whale_a, whale_b = (accounts.test_accounts[i] for i in (0, 1, 2, 8, 9))
+    system = deploy_system(deployer, SystemConfig(treasury=accounts.test_accounts[6].address))
+    segment = system.segments["majors"]
+    eth = system.markets["ETH-PERP"]
+    b = Bench(system, deployer, maker, trader, eth, segment)
+    for account in (maker, trader, whale_a, whale_b):
+        fund(system, account, segment, b.usd(100_000))
+        system.token.mint(account, b.usd(100), sender=account)
+    trade(system, whale_a, whale_b, eth.id, wad(5), wad(3000))
+    return b
+
+
+def open_eth(b: Bench, size: int = wad(10), price: int = wad(3000)):
+    """Maker long `size` ETH, trader short, at `price` (setup, not measured)."""
+    return trade(b.system, b.maker, b.trader, b.eth.id, size, price)
+
+
+# ---------------------------------------------------------------- scenarios: collateral
+
+
+@scenario("vault.deposit", "second deposit into an existing account")
+def _deposit(b: Bench):
+    amount = b.usd(1_000)
+    b.system.token.mint(b.maker, amount, sender=b.maker)
+    b.system.token.approve(b.system.vault, amount, sender=b.maker)
+    return b.system.vault.deposit(b.segment, amount, sender=b.maker)
+
+
+@scenario("vault.withdraw", "no open position; wallet already holds tokens")
+def _withdraw(b: Bench):
+    return b.system.vault.withdraw(b.segment, b.usd(1_000), sender=b.maker)
+
+
+@scenario("vault.withdraw_with_position", "IM check marks one ETH position")
+def _withdraw_with_position(b: Bench):
+    open_eth(b)
+    return b.system.vault.withdraw(b.segment, b.usd(1_000), sender=b.maker)
+
+
+# ---------------------------------------------------------------- scenarios: fills
+
+
+@scenario("vault.fill_open", "both sides open fresh positions; signature check included")
+def _fill_open(b: Bench):
+    order = signed_order(b.system, b.maker, b.eth.id, wad(10), wad(3000))
+    return fill(b.system, order, b.trader)
+
+
+@scenario("vault.fill_open_first_in_market", "as fill_open, market state cold (first trade ever)")
+def _fill_open_first(b: Bench):
+    btc = b.system.markets["BTC-PERP"]
+    order = signed_order(b.system, b.maker, btc.id, wad(1), wad(60000))
+    return fill(b.system, order, b.trader)
+
+
+@scenario("vault.fill_increase", "both increase existing positions with a new order")
+def _fill_increase(b: Bench):
+    open_eth(b)
+    order = signed_order(b.system, b.maker, b.eth.id, wad(5), wad(3000))
+    return fill(b.system, order, b.trader)
+
+
+@scenario("vault.fill_partial", "second partial fill of the same order")
+def _fill_partial(b: Bench):
+    order = signed_order(b.system, b.maker, b.eth.id, wad(10), wad(3000))
+    fill(b.system, order, b.trader, wad(4))
+    return fill(b.system, order, b.trader, wad(4))
+
+
+@scenario("vault.fill_reduce", "both reduce 10 -> 6 (partial close, PnL realized)")
+def _fill_reduce(b: Bench):
+    open_eth(b)
+    order = signed_order(b.system, b.maker, b.eth.id, -wad(4), wad(3000), reduce_only=True)
+    return fill(b.system, order, b.trader)
+
+
+@scenario("vault.fill_close", "both close to zero")
+def _fill_close(b: Bench):
+    open_eth(b)
+    order = signed_order(b.system, b.maker, b.eth.id, -wad(10), wad(3000), reduce_only=True)
+    return fill(b.system, order, b.trader)
+
+
+# ---------------------------------------------------------------- scenarios: orders, fees, oracle
+
+
+@scenario("vault.cancel", "maker cancels an unfilled order")
+def _cancel(b: Bench):
+    order = signed_order(b.system, b.maker, b.eth.id, wad(10), wad(3000))
+    return b.system.vault.cancel(order.as_tuple(), sender=b.maker)
+
+
+@scenario("vault.sweep_fees", "segment with 2 markets, fees accrued")
+def _sweep_fees(b: Bench):
+    open_eth(b)
+    return b.system.vault.sweep_fees(b.segment, sender=b.deployer)
+
+
+@scenario("oracle.price", "eth_estimateGas of the view (not a transaction)")
+def _oracle_price(b: Bench):
+    return b.system.oracle.price.estimate_gas_cost(b.eth.id, sender=b.deployer)
+
+
+# ---------------------------------------------------------------- runner
+
+
+def run(b: Bench) -> gas.GasReport:
+    report = gas.GasReport()
+    for name, _, fn in SCENARIOS:
+        snapshot = chain.snapshot()
+        try:
+            report.record(name, fn(b))
+        finally:
+            chain.restore(snapshot)
+    return report
+
+
+def main():
+    disable_post_transaction_trace()
+    display.step("Deploying on the local network and funding the actors")
+    b = setup()
+    display.step(f"Running {len(SCENARIOS)} scenarios")
+    report = run(b)
+
+    previous = gas.load(gas.DEFAULT_PATH)
+    path = report.write(gas.DEFAULT_PATH)
+    notes = {name: note for name, note, _ in SCENARIOS}
+    display.console.print()
+    display.show(gas.table(report.as_dict(), previous, notes=notes))
+    over = gas.over_target(report.gas)
+    if over:
+        for name, (value, target) in over.items():
+            display.console.print(f"[red]over target:[/] {name} {value:,} > {target:,}")
+    else:
+        display.ok("every operation within its target")
+    display.ok(f"wrote {path}")

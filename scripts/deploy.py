@@ -1,0 +1,52 @@
+"""Deploy Backstop (`make deploy DEPLOY_ARGS="..."`, i.e. `ape run deploy ...`).
+
+    ape run deploy                                   # local Anvil (started by ape-foundry)
+    ape run deploy --network ethereum:sepolia:node \\
+        --config deployments/sepolia.example.json --account my-deployer
+
+Uses the one deployment path, backstop.deploy.deploy_system: on a local network it deploys
+mock token and feeds; on any other network it takes the real quote token and Chainlink feed
+addresses from --config (backstop.config.SystemConfig.from_file) and never deploys mocks.
+Writes the addresses to deployments/<network>.json.
+"""
+
+from pathlib import Path
+
+import click
+from ape import accounts
+from ape.cli import ConnectedProviderCommand
+
+from backstop import display
+from backstop.config import SystemConfig
+from backstop.deploy import deploy_system, is_local_network
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Deploy Backstop and write deployments/<network>.json")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="System config JSON (required on non-local networks).")
+@click.option("--account", "alias", help="Alias of an ape account, loaded with accounts.load (required on non-local networks).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("deployments"),
+              show_default=True, help="Directory of the deployment file.")
+def cli(network, config_path, alias, out_dir):
+    local = is_local_network()
+    if local:
+        # Local chains use the first funded test account; keyfile accounts are for live networks.
+        if alias:
+            display.note(f"--account {alias} ignored on a local network: using test account 0")
+        deployer = accounts.test_accounts[0]
+        config = SystemConfig.from_file(config_path) if config_path else SystemConfig()
+    else:
+        if not config_path:
+            raise click.UsageError(f"--config is required on {network.name}: it names the real token and feeds")
+        if not alias:
+            raise click.UsageError(f"--account is required on {network.name} (see `ape accounts list`)")
+        config = SystemConfig.from_file(config_path)
+        deployer = accounts.load(alias)
+
+    display.step(f"Deploying Backstop on {network.ecosystem.name}:{network.name} from {deployer.address}")
+    system = deploy_system(deployer, config)
+    display.show(display.addresses_table(system))
+
+    path = out_dir / f"{network.name}.json"
+    system.save(path)
+    display.ok(f"wrote {path}")

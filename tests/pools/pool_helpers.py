@@ -1,0 +1,48 @@
+"""Helpers of the pool suite (imported by the tests; fixtures live in conftest.py)."""
+
+from ape import chain
+
+DECIMALS = 6
+DAY = 86400
+COOLDOWN = 7 * DAY
+WINDOW = 2 * DAY
+VESTING = DAY
+VIRTUAL_SHARES = 10**6
+MAX_UINT256 = 2**256 - 1
+MISSING_ROLE = "access_control: account is missing role"
+
+
+def deposit(token, pool, account, amount):
+    """Mint, approve and deposit `amount` for `account`; returns the receipt."""
+    token.mint(account, amount, sender=account)
+    token.approve(pool, amount, sender=account)
+    return pool.deposit(amount, account, sender=account)
+
+
+def income(token, pool, settler, amount):
+    """The vault pays `amount` of income into `pool`; returns the receipt."""
+    token.mint(settler, amount, sender=settler)
+    token.approve(pool, amount, sender=settler)
+    return pool.notify_income(amount, sender=settler)
+
+
+def mine_at(timestamp):
+    """Mine an empty block at exactly `timestamp` (views then see that time)."""
+    chain.mine(1, timestamp=timestamp)
+
+
+def next_tx_at(timestamp):
+    """The next transaction is mined at exactly `timestamp`."""
+    chain.pending_timestamp = timestamp
+
+
+def now():
+    return chain.blocks.head.timestamp
+
+
+def ceil_div(a, b):
+    return -(-a // b)
+
+
+def events(receipt, contract, name):
+    return list(receipt.decode_logs(getattr(contract, name)))

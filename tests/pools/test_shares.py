@@ -1,0 +1,151 @@
+"""ERC-4626 share accounting: par price, inflation/donation attacks, rounding in the pool's favour."""
+
+import ape
+from ape import chain
+from hypothesis import given, strategies as st
+
+from pool_helpers import COOLDOWN, DECIMALS, VIRTUAL_SHARES, deposit, income, next_tx_at, now
+
+ONE_SHARE = 10 ** (DECIMALS + 6)
+
+
+def test_metadata(pool, alts_pool, backstop, token, settler):
+    assert pool.asset() == token.address == backstop.asset()
+    assert pool.decimals() == DECIMALS + 6
+    assert pool.segment() == 0 and alts_pool.segment() == 1
+    assert pool.backstop() == backstop.address
+    assert pool.hasRole(pool.INCOME_ROLE(), settler) and pool.hasRole(pool.COVER_ROLE(), settler)
+    assert backstop.segment_pool(0) == pool.address and backstop.segment_pool(1) == alts_pool.address
+    assert backstop.hasRole(backstop.INCOME_ROLE(), pool) and backstop.hasRole(backstop.INCOME_ROLE(), alts_pool)
+    assert (pool.cooldown(), pool.redeem_window(), pool.income_vesting()) == (7 * 86400, 2 * 86400, 86400)
+    assert pool.backstop_income_share_bps() == 1000 and pool.max_cover_per_block() == 2**256 - 1
+    assert (backstop.draw_cap_bps(), backstop.draw_window()) == (2500, 86400)
+
+
+def test_first_deposit_mints_at_par(pool, token, lp, usd):
+    receipt = deposit(token, pool, lp, usd(1000))
+    assert pool.balanceOf(lp) == usd(1000) * VIRTUAL_SHARES
+    assert pool.totalAssets() == usd(1000) == pool.managed_assets()
+    assert pool.assets_per_share() == 10**DECIMALS
+    [log] = receipt.decode_logs(pool.Deposit)
+    assert (log.sender, log.owner, log.assets, log.shares) == (lp.address, lp.address, usd(1000), usd(1000) * VIRTUAL_SHARES)
+    assert receipt.return_value == usd(1000) * VIRTUAL_SHARES
+
+
+def test_inflation_attack_fails(pool, token, lp, attacker, usd):
+    # attacker: 1 wei deposit, then a large direct transfer ("donation")
+    deposit(token, pool, attacker, 1)
+    attacker_shares = pool.balanceOf(attacker)
+    assert attacker_shares == VIRTUAL_SHARES
+    price_before = pool.assets_per_share()
+    token.mint(attacker, usd(10_000), sender=attacker)
+    token.transfer(pool, usd(10_000), sender=attacker)
+    assert pool.totalAssets() == 1
+    assert pool.assets_per_share() == price_before
+    # victim lp deposits 1,000 and gets fair shares
+    deposit(token, pool, lp, usd(1000))
+    lp_shares = pool.balanceOf(lp)
+    assert lp_shares == usd(1000) * (attacker_shares + VIRTUAL_SHARES) // (1 + 1)
+    assert pool.convertToAssets(lp_shares) >= usd(1000) - 1
+    # the attacker's shares are still worth about their 1 wei: the donation is lost to them
+    assert pool.convertToAssets(attacker_shares) <= 1
+    assert token.balanceOf(pool) == usd(1000) + 1 + usd(10_000)
+    assert pool.totalAssets() == usd(1000) + 1
+
+
+def test_donation_before_first_deposit_is_ignored(pool, token, lp, attacker, usd):
+    token.mint(attacker, usd(5_000), sender=attacker)
+    token.transfer(pool, usd(5_000), sender=attacker)
+    assert pool.totalAssets() == 0
+    deposit(token, pool, lp, usd(100))
+    assert pool.balanceOf(lp) == usd(100) * VIRTUAL_SHARES
+    assert pool.convertToAssets(pool.balanceOf(lp)) == usd(100)
+
+
+def test_donation_does_not_move_price(pool, token, lp, attacker, usd):
+    deposit(token, pool, lp, usd(1000))
+    total, price = pool.totalAssets(), pool.assets_per_share()
+    token.mint(attacker, usd(777), sender=attacker)
+    token.transfer(pool, usd(777), sender=attacker)
+    assert (pool.totalAssets(), pool.assets_per_share()) == (total, price)
+
+
+def test_preview_functions_round_in_pools_favour(pool, token, lp, lp2, settler, usd):
+    deposit(token, pool, lp, usd(1000))
+    income(token, pool, settler, usd(333))
+    chain.mine(1, timestamp=now() + 86400)  # income fully vested: price not a round number
+    total, supply = pool.totalAssets(), pool.totalSupply()
+    assert pool.assets_per_share() > 10**DECIMALS
+    shares_in = 10**12 + 7
+    # mint rounds assets up, redeem rounds assets down
+    up = pool.previewMint(shares_in)
+    down = pool.previewRedeem(shares_in)
+    exact_num, den = shares_in * (total + 1), supply + VIRTUAL_SHARES
+    assert down == exact_num // den and up == -(-exact_num // den) and up == down + 1
+    # withdraw rounds shares up, deposit rounds shares down
+    assets_in = usd(10) + 3
+    w = pool.previewWithdraw(assets_in)
+    d = pool.previewDeposit(assets_in)
+    exact_num, den = assets_in * (supply + VIRTUAL_SHARES), total + 1
+    assert d == exact_num // den and w == -(-exact_num // den)
+    # mint pulls exactly previewMint
+    token.mint(lp2, up, sender=lp2)
+    token.approve(pool, up, sender=lp2)
+    receipt = pool.mint(shares_in, lp2, sender=lp2)
+    assert receipt.return_value == up and pool.balanceOf(lp2) == shares_in and token.balanceOf(lp2) == 0
+
+
+def test_deposit_then_redeem_all_returns_at_most_deposit(pool, token, lp, lp2, settler, usd):
+    deposit(token, pool, lp2, usd(1234))
+    income(token, pool, settler, usd(17))
+    amount = usd(999) + 1
+    deposit(token, pool, lp, amount)
+    shares = pool.balanceOf(lp)
+    pool.request_redeem(shares, sender=lp)
+    next_tx_at(now() + COOLDOWN)
+    receipt = pool.redeem(shares, lp, lp, sender=lp)
+    got = token.balanceOf(lp)
+    [log] = receipt.decode_logs(pool.Withdraw)
+    assert log.assets == got and log.shares == shares and log.owner == lp.address
+    # lp held through the vesting of the 17 (after its deposit) so it may earn some of it,
+    # but never more than its pro-rata share of that income
+    assert got <= amount + usd(17) * 9 // 10 * amount // (amount + usd(1234)) + 1
+
+
+@given(
+    seed_deposit=st.integers(min_value=0, max_value=10**13),
+    income_amount=st.integers(min_value=0, max_value=10**12),
+    loss=st.integers(min_value=0, max_value=10**12),
+    amount=st.integers(min_value=1, max_value=10**13),
+    use_withdraw=st.booleans(),
+)
+def test_no_free_shares_property(pool, token, lp, lp2, settler, seed_deposit, income_amount, loss, amount, use_withdraw):
+    """Invariant 7: deposit x then redeem everything after the cooldown returns <= x when no
+    income vests in between (the price may be anything: prior income, prior losses)."""
+    snapshot = chain.snapshot()
+    try:
+        if seed_deposit:
+            deposit(token, pool, lp2, seed_deposit)
+        if income_amount:
+            income(token, pool, settler, income_amount)
+            chain.mine(1, timestamp=now() + 86400)  # fully vested before lp arrives
+        if loss and seed_deposit:
+            pool.cover(min(loss, pool.managed_assets()), sender=settler)
+        if pool.previewDeposit(amount) == 0:
+            with ape.reverts("pool: zero shares"):
+                deposit(token, pool, lp, amount)
+            return
+        start = token.balanceOf(lp)
+        deposit(token, pool, lp, amount)
+        shares = pool.balanceOf(lp)
+        pool.request_redeem(shares, sender=lp)
+        next_tx_at(now() + COOLDOWN)
+        if use_withdraw:
+            assets = pool.maxWithdraw(lp)
+            if assets > 0:
+                pool.withdraw(assets, lp, lp, sender=lp)
+        elif pool.previewRedeem(shares) > 0:
+            pool.redeem(shares, lp, lp, sender=lp)
+        assert token.balanceOf(lp) - start <= amount
+    finally:
+        chain.restore(snapshot)
