@@ -13,6 +13,7 @@ export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
 ENV_PATH = PATH="$(ANVIL_BIN):$$PATH"
 
 PY_STAMP := $(VENV)/.installed
+IFACE_STAMP := .build/.interfaces
 NODE_STAMP := node_modules/.installed
 
 .PHONY: help install test test-fast bench demo deploy fuzz clean
@@ -21,9 +22,15 @@ help:
 	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
 	@echo "make test   - install (first run only) and run the whole test suite on Anvil"
 	@echo "make bench  - gas of every hot path -> reports/gas.json"
-	@echo "make fuzz   - long stateful fuzzing (FUZZ_STEPS=...)"
+	@echo "make fuzz   - long stateful fuzzing (FUZZ_EXAMPLES=..., FUZZ_STEPS_PER_EXAMPLE=...)"
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(IFACE_STAMP)
+
+# ape recompiles a contract when its own source changes, not when an interface it imports
+# (interfaces/*.vyi) does: drop the compile cache whenever an interface is edited.
+$(IFACE_STAMP): $(wildcard interfaces/*.vyi)
+	@rm -f .build/__local__.json
+	@mkdir -p .build && touch $@
 
 $(PY_STAMP): requirements.txt pyproject.toml
 	@echo "==> creating $(VENV) with the pinned toolchain (log: $(VENV)/install.log)"

@@ -21,6 +21,10 @@ TARGETS: dict[str, int] = {
     "vault.fill_open": 150_000,
     "vault.fill_increase": 110_000,
     "vault.deposit": 60_000,
+    "pool.deposit": 80_000,
+    "pool.cover": 60_000,
+    "engine.liquidate_partial": 120_000,
+    "engine.liquidate_bankrupt": 180_000,
 }
 
 

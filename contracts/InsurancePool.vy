@@ -12,7 +12,8 @@
 @dev Invariant 6: assets per share only fall in a transaction that emits Cover (cover is the
      only path to pool_shares._take_loss). Invariant 9: a pool only ever pays its own
      segment's cover, and the backstop only pays through draw, capped per segment.
-     The per-block cover state packs block number (low 64) | covered in that block (high 192).
+     The per-block cover state packs block number (64) | covered in that block (96) | limit
+     (96) in one slot; limits >= 2**96 - 1 mean "no limit".
 """
 
 from ethereum.ercs import IERC20
@@ -45,6 +46,8 @@ COVER_ROLE: public(constant(bytes32)) = keccak256("COVER_ROLE")
 BPS: constant(uint256) = 10_000
 DEFAULT_BACKSTOP_SHARE_BPS: constant(uint256) = 1_000
 MASK_64: constant(uint256) = 2**64 - 1
+MASK_96: constant(uint256) = 2**96 - 1
+UNLIMITED: constant(uint256) = MASK_96
 
 
 # ---------------------------------------------------------------- storage
@@ -56,7 +59,8 @@ _QUOTE: immutable(IERC20)
 
 target_size: public(uint256)
 backstop_income_share_bps: public(uint256)
-max_cover_per_block: public(uint256)
+# block number (low 64) | covered in that block (96, saturating) | max per block (high 96;
+# MASK_96 = unlimited): one slot for the whole per-block limit
 _cover_state: uint256
 
 
@@ -112,7 +116,8 @@ def __init__(
     pool_shares._set_deposit_cap(deposit_cap_)
     self.target_size = target_size_
     self.backstop_income_share_bps = DEFAULT_BACKSTOP_SHARE_BPS
-    self.max_cover_per_block = max_value(uint256)
+    # non-zero from the start, so the first cover does not pay for a fresh slot
+    self._cover_state = block.number | (UNLIMITED << 160)
 
 
 # ---------------------------------------------------------------- income and cover
@@ -153,10 +158,10 @@ def cover(amount: uint256) -> uint256:
     paid: uint256 = min(amount, self._capacity())
     if paid > 0:
         state: uint256 = self._cover_state
-        covered: uint256 = 0
+        covered: uint256 = paid
         if state & MASK_64 == block.number:
-            covered = state >> 64
-        self._cover_state = block.number | ((covered + paid) << 64)
+            covered = min(covered + ((state >> 64) & MASK_96), MASK_96)
+        self._cover_state = block.number | (covered << 64) | (state >> 160 << 160)
         pool_shares._take_loss(paid)
         pool_shares._pay(msg.sender, paid)
     from_backstop: uint256 = 0
@@ -222,10 +227,11 @@ def set_backstop_income_share(bps: uint256):
 def set_max_cover_per_block(amount: uint256):
     """
     @notice Most this pool pays out through cover in one block (quote units); the rest of a
-            deficit goes to the backstop.
+            deficit goes to the backstop. Values >= 2**96 - 1 mean no limit.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    self.max_cover_per_block = amount
+    limit: uint256 = min(amount, UNLIMITED)
+    self._cover_state = (self._cover_state & (2**160 - 1)) | (limit << 160)
     log pool_shares.ParamSet(param="max_cover_per_block", value=amount)
 
 
@@ -260,6 +266,18 @@ def surplus() -> int256:
 
 @external
 @view
+def max_cover_per_block() -> uint256:
+    """
+    @notice Most this pool pays through cover in one block (max_value(uint256) = no limit).
+    """
+    limit: uint256 = self._cover_state >> 160
+    if limit == UNLIMITED:
+        return max_value(uint256)
+    return limit
+
+
+@external
+@view
 def cover_capacity() -> uint256:
     """
     @notice What this pool alone could still pay through cover in the current block.
@@ -286,8 +304,10 @@ def max_cover() -> uint256:
 @view
 def _capacity() -> uint256:
     state: uint256 = self._cover_state
-    room: uint256 = self.max_cover_per_block
-    if state & MASK_64 == block.number:
-        covered: uint256 = state >> 64
+    room: uint256 = state >> 160
+    if room == UNLIMITED:
+        room = max_value(uint256)
+    elif state & MASK_64 == block.number:
+        covered: uint256 = (state >> 64) & MASK_96
         room = room - covered if room > covered else 0
     return min(room, pool_shares._assets & pool_shares.MASK_128)

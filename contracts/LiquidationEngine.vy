@@ -261,7 +261,7 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
         penalty = convert(max(remaining, 0), uint256)
 
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
-        owner, msg.sender, market, amount, price, penalty, keeper_fee, True
+        owner, msg.sender, market, amount, price, penalty, keeper_fee, True, mark
     )
     if after.mm == 0:
         self._clear_flag(owner, segment)
@@ -343,7 +343,7 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     else:
         price = mark * (WAD - haircut) // WAD
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
-        owner, counterparty, market, amount, price, 0, 0, False
+        owner, counterparty, market, amount, price, 0, 0, False, mark
     )
     socialized: uint256 = amount * (price - mark if price > mark else mark - price) // NOTIONAL_SCALE
     log Deleveraged(

@@ -14,9 +14,11 @@
        position (owner, market)  : size int128 (low)       | entry notional int128 (high)
        market config             : segment u8 | exists u8 | IM u64 | MM u64 | taker fee u16 |
                                    maker fee u16 | price band u16 | max open interest u64
-       market state              : open interest uint128 (low) | accrued fees uint128 (high)
+       market state              : open interest u96 | accrued fees u80 | accrued liquidation
+                                   penalties u80 (penalties are all pool income)
      Conservation (DESIGN.md invariant 1), exact to the wei:
-       quote.balanceOf(vault) == sum(collateral) + sum(accrued fees) - sum(entry notional)
+       quote.balanceOf(vault) == sum(collateral) + sum(accrued fees and penalties)
+                                 - sum(entry notional)
      because every fill moves the same signed trade cost to both sides.
 """
 
@@ -67,6 +69,8 @@ MAX_QUOTE_DECIMALS: constant(uint256) = 18
 MASK_8: constant(uint256) = 2**8 - 1
 MASK_16: constant(uint256) = 2**16 - 1
 MASK_64: constant(uint256) = 2**64 - 1
+MASK_80: constant(uint256) = 2**80 - 1
+MASK_96: constant(uint256) = 2**96 - 1
 MASK_128: constant(uint256) = 2**128 - 1
 CANCELLED: constant(uint256) = max_value(uint256)
 
@@ -120,8 +124,6 @@ treasury: public(address)
 # share of trading fees that goes to the segment's insurance pool (the rest: treasury)
 pool_fee_share_bps: public(uint256)
 segment_pool: public(HashMap[uint256, IInsurancePool])
-# liquidation penalties owed to the segment's pool (all of it is pool income)
-pending_pool_income: public(HashMap[uint256, uint256])
 
 segment_count: public(uint256)
 market_count: public(uint256)
@@ -441,7 +443,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
         assert abs(maker_delta) <= abs(maker.old_size), "vault: not reduce-only"
     taker: TradeResult = self._trade(msg.sender, segment, order.market, -maker_delta, -signed_value, taker_fee)
 
-    self._update_market_state(order.market, config, maker, taker, maker_fee + taker_fee)
+    self._update_market_state(order.market, config, maker, taker, maker_fee + taker_fee, 0)
     self._check_after_trade(order.maker, segment, order.market, mark, config, maker, maker_delta, signed_value)
     self._check_after_trade(msg.sender, segment, order.market, mark, config, taker, -maker_delta, -signed_value)
 
@@ -485,23 +487,26 @@ def sweep_fees(segment: uint256) -> uint256:
     @return uint256 The total amount paid out.
     """
     assert segment < self.segment_count, "vault: unknown segment"
+    pool: IInsurancePool = self.segment_pool[segment]
+    has_pool: bool = pool.address != empty(address)
     fees: uint256 = 0
+    penalties: uint256 = 0
     listed: uint256 = self._segment_markets[segment]
     for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
         if i >= listed & MASK_8:
             break
         market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
         state: uint256 = self._market_state[market]
-        fees += state >> 128
-        self._market_state[market] = state & MASK_128
+        fees += (state >> 96) & MASK_80
+        if has_pool:
+            penalties += state >> 176
+            self._market_state[market] = state & MASK_96
+        else:
+            self._market_state[market] = state & ~(MASK_80 << 96)
 
-    pool: IInsurancePool = self.segment_pool[segment]
     fees_to_pool: uint256 = 0
-    penalties: uint256 = 0
-    if pool.address != empty(address):
+    if has_pool:
         fees_to_pool = fees * self.pool_fee_share_bps // BPS
-        penalties = self.pending_pool_income[segment]
-        self.pending_pool_income[segment] = 0
     to_treasury: uint256 = fees - fees_to_pool
     to_pool: uint256 = fees_to_pool + penalties
     if to_treasury > 0:
@@ -525,6 +530,7 @@ def transfer_position(
     penalty: uint256,
     keeper_fee: uint256,
     check_receiver: bool,
+    mark: uint256,
 ) -> AccountHealth:
     """
     @notice Liquidation engine only: move `amount` (base size) of owner's position in
@@ -533,6 +539,7 @@ def transfer_position(
             negative (bad debt, settled by `cover_bad_debt`).
     @param check_receiver Whether the receiver must meet IM afterwards (liquidators must;
            auto-deleveraged counterparties only reduce).
+    @param mark The oracle price the engine read for `market_id` in this transaction.
     @return AccountHealth The owner's health after the transfer.
     """
     access_control._check_role(ENGINE_ROLE, msg.sender)
@@ -555,11 +562,8 @@ def transfer_position(
     if keeper_fee > 0:
         account: uint256 = self._accounts[receiver][segment]
         self._accounts[receiver][segment] = self._with_collateral(account, self._lo(account) + convert(keeper_fee, int256))
-    self._update_market_state(market_id, config, owner_result, receiver_result, 0)
-    if penalty > 0:
-        self.pending_pool_income[segment] += penalty
+    self._update_market_state(market_id, config, owner_result, receiver_result, 0, penalty)
     if check_receiver:
-        mark: uint256 = staticcall oracle.price(market_id)
         self._check_after_trade(receiver, segment, market_id, mark, config, receiver_result, -owner_delta, -signed_cost)
     log PositionTransferred(
         owner=owner,
@@ -571,7 +575,7 @@ def transfer_position(
         keeper_fee=keeper_fee,
         owner_realized=owner_result.realized,
     )
-    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0)
+    return self._health(owner, segment, self._accounts[owner][segment], market_id, mark)
 
 
 @external
@@ -713,7 +717,7 @@ def open_interest(market_id: uint256) -> uint256:
     """
     @notice Total long (= total short) base size of a market.
     """
-    return self._market_state[market_id] & MASK_128
+    return self._market_state[market_id] & MASK_96
 
 
 @external
@@ -722,7 +726,16 @@ def accrued_fees(market_id: uint256) -> uint256:
     """
     @notice Fees accrued by a market and not yet swept (quote units).
     """
-    return self._market_state[market_id] >> 128
+    return (self._market_state[market_id] >> 96) & MASK_80
+
+
+@external
+@view
+def accrued_penalties(market_id: uint256) -> uint256:
+    """
+    @notice Liquidation penalties accrued by a market for its segment's pool (quote units).
+    """
+    return self._market_state[market_id] >> 176
 
 
 @external
@@ -775,17 +788,21 @@ def _trade(owner: address, segment: uint256, market: uint256, delta: int256, cos
 
 
 @internal
-def _update_market_state(market: uint256, config: uint256, maker: TradeResult, taker: TradeResult, fees: uint256):
+def _update_market_state(
+    market: uint256, config: uint256, maker: TradeResult, taker: TradeResult, fees: uint256, penalty: uint256
+):
     state: uint256 = self._market_state[market]
     long_delta: int256 = (
         max(maker.new_size, 0) - max(maker.old_size, 0) + max(taker.new_size, 0) - max(taker.old_size, 0)
     )
-    open_interest: uint256 = convert(convert(state & MASK_128, int256) + long_delta, uint256)
+    open_interest: uint256 = convert(convert(state & MASK_96, int256) + long_delta, uint256)
     if long_delta > 0:
         assert open_interest <= (config >> 192) * WAD, "vault: open interest cap"
-    accrued: uint256 = (state >> 128) + fees
-    assert accrued <= MASK_128 and open_interest <= MASK_128, "vault: market state overflow"
-    self._market_state[market] = open_interest | (accrued << 128)
+    accrued: uint256 = ((state >> 96) & MASK_80) + fees
+    penalties: uint256 = (state >> 176) + penalty
+    # overflow reverts (never wraps); sweep_fees is permissionless and empties both
+    assert accrued <= MASK_80 and penalties <= MASK_80 and open_interest <= MASK_96, "vault: market state overflow"
+    self._market_state[market] = open_interest | (accrued << 96) | (penalties << 176)
 
 
 @internal

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ape import accounts, chain
 
 from backstop import display, gas
-from backstop.actors import fill, fund, signed_order, trade
+from backstop.actors import fill, fund, set_price, signed_order, trade
 from backstop.config import SystemConfig
 from backstop.deploy import Market, System, deploy_system
 from backstop.speed import disable_post_transaction_trace
@@ -165,6 +165,102 @@ def _sweep_fees(b: Bench):
 @scenario("oracle.price", "eth_estimateGas of the view (not a transaction)")
 def _oracle_price(b: Bench):
     return b.system.oracle.price.estimate_gas_cost(b.eth.id, sender=b.deployer)
+
+
+# ---------------------------------------------------------------- scenarios: insurance pools
+
+
+def lp_deposit(b: Bench, pool, amount: int):
+    lp = accounts.test_accounts[4]
+    b.system.token.mint(lp, amount, sender=lp)
+    b.system.token.approve(pool, amount, sender=lp)
+    return pool.deposit(amount, lp, sender=lp)
+
+
+@scenario("pool.deposit", "LP's second deposit into the majors pool")
+def _pool_deposit(b: Bench):
+    pool = b.system.pools["majors"]
+    lp_deposit(b, pool, b.usd(10_000))
+    return lp_deposit(b, pool, b.usd(1_000))
+
+
+@scenario("pool.request_redeem", "LP starts the 7-day cooldown")
+def _pool_request(b: Bench):
+    pool = b.system.pools["majors"]
+    lp_deposit(b, pool, b.usd(10_000))
+    lp = accounts.test_accounts[4]
+    return pool.request_redeem(pool.balanceOf(lp) // 2, sender=lp)
+
+
+@scenario("pool.redeem", "LP redeems inside the window after the cooldown")
+def _pool_redeem(b: Bench):
+    pool = b.system.pools["majors"]
+    lp_deposit(b, pool, b.usd(10_000))
+    lp = accounts.test_accounts[4]
+    shares = pool.balanceOf(lp) // 2
+    pool.request_redeem(shares, sender=lp)
+    chain.pending_timestamp += 7 * 86400 + 1
+    return pool.redeem(shares, lp, lp, sender=lp)
+
+
+@scenario("pool.cover", "the pool alone pays a deficit (caller holds COVER_ROLE, like the vault)")
+def _pool_cover(b: Bench):
+    pool = b.system.pools["majors"]
+    lp_deposit(b, pool, b.usd(10_000))
+    pool.grantRole(pool.COVER_ROLE(), b.deployer, sender=b.deployer)
+    return pool.cover(b.usd(500), sender=b.deployer)
+
+
+# ---------------------------------------------------------------- scenarios: liquidation
+
+
+def leveraged_long(b: Bench, collateral: int = 3_200):
+    """A fresh account long 10 ETH at 3,000 with `collateral` USDC, the maker short."""
+    account = accounts.test_accounts[5]
+    fund(b.system, account, b.segment, b.usd(collateral))
+    trade(b.system, account, b.maker, b.eth.id, wad(10), wad(3000))
+    return account
+
+
+def crash_to(b: Bench, price: int) -> None:
+    set_price(b.system, "ETH-PERP", price, b.deployer)
+
+
+@scenario("engine.flag", "keeper starts the auction clock of a liquidatable account")
+def _engine_flag(b: Bench):
+    account = leveraged_long(b)
+    crash_to(b, wad(2800))
+    return b.system.engine.flag(account, b.segment, sender=b.trader)
+
+
+@scenario("engine.liquidate_partial", "25% close factor, liquidator adds to an existing long")
+def _engine_partial(b: Bench):
+    account = leveraged_long(b)
+    liquidator = accounts.test_accounts[8]  # long 5 ETH from the background trade
+    crash_to(b, wad(2800))  # equity 1,200 < MM 1,400, above the 50% full-close tier
+    b.system.engine.flag(account, b.segment, sender=liquidator)
+    chain.pending_timestamp += 60
+    crash_to(b, wad(2800))
+    return b.system.engine.liquidate(account, b.eth.id, wad(10), sender=liquidator)
+
+
+@scenario("engine.liquidate_bankrupt", "full close of a bankrupt account, the pool covers the deficit")
+def _engine_bankrupt(b: Bench):
+    lp_deposit(b, b.system.pools["majors"], b.usd(50_000))
+    account = leveraged_long(b)
+    liquidator = accounts.test_accounts[8]
+    crash_to(b, wad(2600))  # equity -800
+    b.system.engine.flag(account, b.segment, sender=liquidator)
+    chain.pending_timestamp += 60
+    crash_to(b, wad(2600))
+    return b.system.engine.liquidate(account, b.eth.id, wad(10), sender=liquidator)
+
+
+@scenario("engine.deleverage", "pools empty: a profitable short absorbs the deficit (ADL)")
+def _engine_deleverage(b: Bench):
+    account = leveraged_long(b)
+    crash_to(b, wad(2600))
+    return b.system.engine.deleverage(account, b.eth.id, b.maker, wad(10), sender=b.trader)
 
 
 # ---------------------------------------------------------------- runner

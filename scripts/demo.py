@@ -270,7 +270,7 @@ def check_conservation(d: Demo) -> None:
     collateral = sum(int(vault.collateral(a, s)) for a in owners for s in d.system.segments.values())
     entries = sum(int(vault.position(a, m.id)[1]) for a in owners for m in d.system.markets.values())
     fees = sum(int(vault.accrued_fees(m.id)) for m in d.system.markets.values())
-    penalties = sum(int(vault.pending_pool_income(s)) for s in d.system.segments.values())
+    penalties = sum(int(vault.accrued_penalties(m.id)) for m in d.system.markets.values())
     owed = collateral + fees + penalties - entries
     if held != owed:
         raise SystemExit(f"conservation broken: vault holds {held}, owes {owed}")

@@ -1,0 +1,287 @@
+"""Keeper logic: find liquidatable accounts, price the Dutch auction, rank ADL counterparties
+and run a simple liquidation policy. Pure Python over the deployed contracts; used by
+scripts, bots and tests.
+
+Everything here only reads the chain except `liquidate_all`, which sends the keeper's
+transactions (flag, liquidate, deleverage). See docs/liquidation.md for the economics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from ape import chain
+from ape.exceptions import ContractLogicError
+
+from backstop.deploy import System
+
+WAD = 10**18
+DEFICIT_EXCEEDS_COVER = "engine: deficit exceeds cover, deleverage"
+# whole-transaction gas of a liquidation, for the profit estimate (see the engine tests)
+DEFAULT_LIQUIDATE_GAS = 200_000
+MAX_CALLS_PER_POSITION = 16
+
+
+def _address(account: Any) -> str:
+    return account if isinstance(account, str) else account.address
+
+
+# ---------------------------------------------------------------- scan
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    owner: str
+    segment: int
+    collateral: int
+    equity: int
+    im: int
+    mm: int
+    notional: int
+
+    @property
+    def liquidatable(self) -> bool:
+        """equity < MM with positions open (the engine's flag/liquidate condition)."""
+        return self.mm > 0 and self.equity < self.mm
+
+    @property
+    def bankrupt(self) -> bool:
+        """equity < 0: closing everything at mark leaves a deficit for the waterfall."""
+        return self.equity < 0
+
+    @property
+    def margin_ratio(self) -> float:
+        """equity / MM (inf without positions)."""
+        return float("inf") if self.mm == 0 else self.equity / self.mm
+
+
+def health(system: System, owners: Sequence[Any], segment: int) -> list[AccountStatus]:
+    """Health of every owner's account in `segment`, in one `vault.health_of` call."""
+    addresses = [_address(o) for o in owners]
+    if not addresses:
+        return []
+    rows = system.vault.health_of(addresses, segment)
+    return [
+        AccountStatus(a, segment, int(h.collateral), int(h.equity), int(h.im), int(h.mm), int(h.notional))
+        for a, h in zip(addresses, rows)
+    ]
+
+
+def scan(system: System, owners: Sequence[Any], segment: int) -> list[AccountStatus]:
+    """The liquidatable (equity < MM, MM > 0) and bankrupt (equity < 0) accounts among
+    `owners`, lowest margin ratio first; one `vault.health_of` call."""
+    found = [s for s in health(system, owners, segment) if s.liquidatable or s.bankrupt]
+    return sorted(found, key=lambda s: (s.equity * WAD // s.mm) if s.mm else s.equity)
+
+
+# ---------------------------------------------------------------- auction
+
+
+@dataclass(frozen=True)
+class AuctionQuote:
+    size: int  # base size liquidate(owner, market, size) would close now
+    price: int  # WAD
+    profit: int  # discount profit at mark, quote units
+    full_close: bool
+    keeper_fee: int  # floor top-up the engine adds on a full close, quote units
+    gas_cost: int  # estimated, quote units
+    net_profit: int  # profit + keeper_fee - gas_cost
+
+
+def gas_cost_in_quote(system: System, gas_units: int, gas_price_wei: int, native_price_wad: int) -> int:
+    """gas_units x gas price (wei) valued at native_price_wad (quote per native token, WAD)."""
+    return gas_units * gas_price_wei * native_price_wad * 10**system.decimals // (WAD * WAD)
+
+
+def _default_gas_price() -> int:
+    try:
+        return int(chain.provider.gas_price)
+    except Exception:  # pragma: no cover - provider without eth_gasPrice
+        return 0
+
+
+def _default_native_price(system: System) -> int:
+    market = system.markets.get("ETH-PERP")
+    return 0 if market is None else int(system.oracle.price(market.id))
+
+
+def auction_quote(
+    system: System,
+    owner: Any,
+    market_id: int,
+    size: int,
+    *,
+    gas_units: int = DEFAULT_LIQUIDATE_GAS,
+    gas_price_wei: int | None = None,
+    native_price_wad: int | None = None,
+) -> AuctionQuote:
+    """What liquidating up to `size` of owner's position in `market_id` would pay now
+    (`engine.liquidation_quote`), plus the keeper-fee top-up and the net of estimated gas.
+    Reverts like the engine for healthy accounts / missing positions."""
+    amount, price, profit, full_close = system.engine.liquidation_quote(_address(owner), market_id, size)
+    floor = int(system.engine.params().keeper_fee_floor)
+    keeper_fee = floor - int(profit) if full_close and int(profit) < floor else 0
+    gas_price = _default_gas_price() if gas_price_wei is None else gas_price_wei
+    native = _default_native_price(system) if native_price_wad is None else native_price_wad
+    gas_cost = gas_cost_in_quote(system, gas_units, gas_price, native)
+    return AuctionQuote(
+        size=int(amount),
+        price=int(price),
+        profit=int(profit),
+        full_close=bool(full_close),
+        keeper_fee=keeper_fee,
+        gas_cost=gas_cost,
+        net_profit=int(profit) + keeper_fee - gas_cost,
+    )
+
+
+def auction_over(system: System, owner: Any, segment: int) -> bool:
+    """Whether the account was flagged at least `auction_duration` seconds ago (as of the
+    latest block)."""
+    started = int(system.engine.flagged_at(_address(owner), segment))
+    if started == 0:
+        return False
+    duration = int(system.engine.params().auction_duration)
+    return int(chain.blocks.head.timestamp) >= started + duration
+
+
+# ---------------------------------------------------------------- ADL
+
+
+@dataclass(frozen=True)
+class AdlCandidate:
+    owner: str
+    size: int  # signed base size
+    upnl: int  # quote units at mark
+    equity: int  # of the candidate's account in the market's segment
+    notional: int  # of the candidate's account
+    score: float  # upnl x leverage
+
+    @property
+    def leverage(self) -> float:
+        return float("inf") if self.equity <= 0 else self.notional / self.equity
+
+
+def _floor_div(a: int, b: int) -> int:
+    return a // b  # Python floors, like the vault's _floor_div
+
+
+def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankrupt_side: int) -> list[AdlCandidate]:
+    """Profitable positions opposite to `bankrupt_side` (sign of the bankrupt position:
+    > 0 long, < 0 short) in `market_id`, ranked by uPnL x leverage (leverage = account
+    notional / account equity; infinite for equity <= 0), best first."""
+    if bankrupt_side == 0:
+        raise ValueError("bankrupt_side must be the sign of the bankrupt position")
+    vault = system.vault
+    segment = int(vault.market(market_id).segment)
+    mark = int(system.oracle.price(market_id))
+    scale = int(vault.notional_scale())
+    positions = []
+    for o in owners:
+        address = _address(o)
+        size, entry = (int(x) for x in vault.position(address, market_id))
+        if size == 0 or (size > 0) == (bankrupt_side > 0):
+            continue
+        upnl = _floor_div(size * mark, scale) - entry
+        if upnl > 0:
+            positions.append((address, size, upnl))
+    if not positions:
+        return []
+    accounts = {s.owner: s for s in health(system, [p[0] for p in positions], segment)}
+    ranked = []
+    for address, size, upnl in positions:
+        acct = accounts[address]
+        leverage = float("inf") if acct.equity <= 0 else acct.notional / acct.equity
+        ranked.append(AdlCandidate(address, size, upnl, acct.equity, acct.notional, upnl * leverage))
+    return sorted(ranked, key=lambda c: c.score, reverse=True)
+
+
+# ---------------------------------------------------------------- policy
+
+
+@dataclass
+class Action:
+    kind: str  # "flag" | "liquidate" | "deleverage" | "error"
+    owner: str
+    market: int | None = None
+    counterparty: str | None = None
+    size: int = 0
+    receipt: Any = None
+    error: str | None = None
+
+
+@dataclass
+class Report:
+    actions: list[Action] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[Action]:
+        return [a for a in self.actions if a.kind == kind]
+
+
+def _revert_message(err: Exception) -> str:
+    return str(getattr(err, "message", None) or err)
+
+
+def _deleverage(system: System, keeper, owner: str, market_id: int, candidates: Sequence[Any], report: Report) -> bool:
+    """ADL owner's position against the ranked candidates until flat; True if it moved."""
+    moved = False
+    for cand in adl_candidates(system, candidates, market_id, int(system.vault.position(owner, market_id)[0])):
+        size = int(system.vault.position(owner, market_id)[0])
+        if size == 0:
+            break
+        amount = min(abs(size), abs(cand.size))
+        try:
+            receipt = system.engine.deleverage(owner, market_id, cand.owner, amount, sender=keeper)
+        except ContractLogicError as err:
+            report.actions.append(Action("error", owner, market_id, cand.owner, amount, error=_revert_message(err)))
+            continue
+        report.actions.append(Action("deleverage", owner, market_id, cand.owner, amount, receipt))
+        moved = True
+    return moved
+
+
+def liquidate_all(
+    system: System,
+    keeper,
+    owners: Sequence[Any],
+    segment: int,
+    *,
+    adl_pool: Sequence[Any] | None = None,
+) -> Report:
+    """Flag every liquidatable account among `owners`, then liquidate its positions market
+    by market (partial calls repeat while the account stays liquidatable). When a
+    liquidation reverts with "engine: deficit exceeds cover, deleverage", or reverts for
+    another reason once the auction is over, deleverage against the top-ranked ADL
+    candidates (chosen among `adl_pool`, default `owners`)."""
+    report = Report()
+    engine, vault = system.engine, system.vault
+    pool = list(adl_pool if adl_pool is not None else owners)
+    for status in scan(system, owners, segment):
+        owner = status.owner
+        if not status.liquidatable:
+            continue  # flat with negative collateral: settle_bad_debt, not liquidation
+        if int(engine.flagged_at(owner, segment)) == 0:
+            try:
+                report.actions.append(Action("flag", owner, receipt=engine.flag(owner, segment, sender=keeper)))
+            except ContractLogicError as err:
+                report.actions.append(Action("error", owner, error=_revert_message(err)))
+                continue
+        for market_id in (int(m) for m in vault.segment_markets(segment)):
+            for _ in range(MAX_CALLS_PER_POSITION):
+                size = int(vault.position(owner, market_id)[0])
+                if size == 0 or not vault.is_liquidatable(owner, segment):
+                    break
+                try:
+                    receipt = engine.liquidate(owner, market_id, abs(size), sender=keeper)
+                except ContractLogicError as err:
+                    message = _revert_message(err)
+                    report.actions.append(Action("error", owner, market_id, size=abs(size), error=message))
+                    if DEFICIT_EXCEEDS_COVER in message or auction_over(system, owner, segment):
+                        others = [o for o in pool if _address(o) != owner]
+                        _deleverage(system, keeper, owner, market_id, others, report)
+                    break
+                logs = receipt.decode_logs(engine.Liquidated)
+                closed = int(logs[0].size) if logs else 0
+                report.actions.append(Action("liquidate", owner, market_id, size=closed, receipt=receipt))
+    return report

@@ -1,0 +1,13 @@
+"""Print the call tree with gas of one partial liquidation (`ape run trace_liquidation`): where the gas goes."""
+
+from ape import chain
+
+from scripts.bench import _engine_partial, setup  # noqa: E402
+
+
+def main():
+    b = setup()
+    receipt = _engine_partial(b)
+    print("gas_used", receipt.gas_used)
+    receipt.show_trace()
+    receipt.show_gas_report()
