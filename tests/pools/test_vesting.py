@@ -29,13 +29,13 @@ def test_income_vests_linearly(pool, token, settler, lp, usd):
     # at 0: nothing vested yet
     assert pool.totalAssets() == usd(1000) and pool.unvested_income() == usd(90) and pool.vested_income() == 0
     price0 = pool.assets_per_share()
+    # arbitrary point: unvested = ceil(90 * remaining / DAY)
+    mine_at(t0 + 12_345)
+    assert pool.unvested_income() == ceil_div(usd(90) * (DAY - 12_345), DAY)
     # at half: half vested
     mine_at(t0 + DAY // 2)
     assert pool.unvested_income() == usd(45) and pool.totalAssets() == usd(1045)
     assert pool.vested_income() == usd(45)
-    # arbitrary point: unvested = ceil(90 * remaining / DAY)
-    mine_at(t0 + 12_345)
-    assert pool.unvested_income() == ceil_div(usd(90) * (DAY - 12_345), DAY)
     # at full: all vested
     mine_at(t0 + DAY)
     assert pool.unvested_income() == 0 and pool.totalAssets() == usd(1090)

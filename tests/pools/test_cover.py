@@ -1,0 +1,120 @@
+"""Loss waterfall: pool first, then backstop within the segment's cap; unpaid is reported;
+per-block limit; segment isolation (invariant 9); draw cap per segment per window."""
+
+import ape
+
+from pool_helpers import DAY, MAX_UINT256, deposit, next_tx_at, now
+
+
+def _cover(pool, backstop, settler, token, amount):
+    before = token.balanceOf(settler)
+    receipt = pool.cover(amount, sender=settler)
+    [log] = receipt.decode_logs(pool.Cover)
+    paid = token.balanceOf(settler) - before
+    assert receipt.return_value == paid == log.paid_by_pool + log.paid_by_backstop
+    assert log.requested == amount == log.paid_by_pool + log.paid_by_backstop + log.unpaid
+    draws = list(receipt.decode_logs(backstop.Draw))
+    return receipt, log, draws
+
+
+def test_pool_pays_first(pool, backstop, token, settler, lp, usd):
+    deposit(token, pool, lp, usd(1000))
+    deposit(token, backstop, lp, usd(1000))
+    price = pool.assets_per_share()
+    receipt, log, draws = _cover(pool, backstop, settler, token, usd(100))
+    assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(100), 0, 0)
+    assert draws == []
+    assert pool.totalAssets() == usd(900) and token.balanceOf(pool) == usd(900)
+    assert pool.assets_per_share() < price
+    assert backstop.totalAssets() == usd(1000)
+
+
+def test_backstop_pays_up_to_cap_rest_unpaid(pool, backstop, token, settler, lp, usd):
+    deposit(token, pool, lp, usd(100))
+    deposit(token, backstop, lp, usd(1000))
+    assert pool.max_cover() == usd(100) + usd(250)
+    receipt, log, [draw] = _cover(pool, backstop, settler, token, usd(500))
+    assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(100), usd(250), usd(150))
+    assert (draw.segment, draw.requested, draw.paid, draw.recipient) == (0, usd(400), usd(250), settler.address)
+    assert pool.totalAssets() == 0 and backstop.totalAssets() == usd(750)
+    assert backstop.draw_capacity(0) == 0 and pool.max_cover() == 0
+    # within the same window the backstop pays nothing more for this segment: all unpaid, evented
+    receipt, log, [draw] = _cover(pool, backstop, settler, token, usd(10))
+    assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (0, 0, usd(10))
+    assert draw.paid == 0
+
+
+def test_draw_cap_resets_after_window(pool, backstop, token, settler, lp, usd):
+    deposit(token, backstop, lp, usd(1000))
+    receipt, log, _ = _cover(pool, backstop, settler, token, usd(300))
+    assert log.paid_by_backstop == usd(250) and log.unpaid == usd(50)
+    start = receipt.timestamp
+    assert backstop.draw_state(0) == (start, usd(250), usd(250))
+    next_tx_at(start + DAY - 1)
+    _, log, _ = _cover(pool, backstop, settler, token, usd(10))
+    assert log.paid_by_backstop == 0
+    next_tx_at(start + DAY)
+    receipt, log, _ = _cover(pool, backstop, settler, token, usd(300))
+    # new window: cap = 25% of the 750 left
+    assert log.paid_by_backstop == usd(750) // 4 and log.unpaid == usd(300) - usd(750) // 4
+    assert backstop.draw_state(0) == (receipt.timestamp, usd(750) // 4, usd(750) // 4)
+
+
+def test_segment_isolation(pool, alts_pool, backstop, token, settler, lp, lp2, usd):
+    deposit(token, pool, lp, usd(100))
+    deposit(token, alts_pool, lp2, usd(400))
+    deposit(token, backstop, lp, usd(1000))
+    alts_before = (alts_pool.totalAssets(), token.balanceOf(alts_pool), alts_pool.assets_per_share())
+    _, log, _ = _cover(pool, backstop, settler, token, usd(10_000))
+    assert (log.paid_by_pool, log.paid_by_backstop) == (usd(100), usd(250))
+    # the majors deficit never reached the alts pool
+    assert (alts_pool.totalAssets(), token.balanceOf(alts_pool), alts_pool.assets_per_share()) == alts_before
+    # the alts segment keeps its own cap at the backstop (25% of what the backstop holds now)
+    assert backstop.draw_capacity(1) == usd(750) // 4
+    _, log, [draw] = _cover(alts_pool, backstop, settler, token, usd(1000))
+    assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(400), usd(750) // 4, usd(600) - usd(750) // 4)
+    assert draw.segment == 1
+    assert pool.totalAssets() == 0
+
+
+def test_per_block_limit(pool, backstop, token, settler, lp, deployer, usd):
+    deposit(token, pool, lp, usd(1000))
+    deposit(token, backstop, lp, usd(1000))
+    pool.set_max_cover_per_block(usd(60), sender=deployer)
+    assert pool.cover_capacity() == usd(60)
+    _, log, _ = _cover(pool, backstop, settler, token, usd(100))
+    assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(60), usd(40), 0)
+    # the rest of this block: nothing left for the pool (views run in the cover's block)
+    assert pool.cover_capacity() == 0
+    _, log, _ = _cover(pool, backstop, settler, token, usd(100))  # next block: limit again
+    assert (log.paid_by_pool, log.paid_by_backstop) == (usd(60), usd(40))
+
+
+def test_backstop_draw_only_by_segment_pool(pool, backstop, token, settler, attacker, deployer, lp, usd):
+    deposit(token, backstop, lp, usd(1000))
+    with ape.reverts("backstop: not segment pool"):
+        backstop.draw(0, usd(10), attacker, sender=attacker)
+    with ape.reverts("backstop: not segment pool"):
+        backstop.draw(7, usd(10), attacker, sender=attacker)  # unregistered segment
+    backstop.set_segment_pool(5, attacker, sender=deployer)
+    with ape.reverts("backstop: not segment pool"):
+        backstop.draw(0, usd(10), attacker, sender=attacker)  # registered for 5, not 0
+    with ape.reverts("backstop: not segment pool"):
+        backstop.draw(0, usd(10), settler, sender=settler)  # the vault cannot draw directly either
+    assert backstop.totalAssets() == usd(1000)
+
+
+def test_unregistered_pool_reports_unpaid(pool, backstop, token, settler, lp, deployer, usd):
+    deposit(token, pool, lp, usd(10))
+    deposit(token, backstop, lp, usd(1000))
+    backstop.set_segment_pool(0, "0x0000000000000000000000000000000000000000", sender=deployer)
+    assert pool.max_cover() == usd(10)
+    _, log, draws = _cover(pool, backstop, settler, token, usd(50))
+    assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(10), 0, usd(40)) and draws == []
+
+
+def test_cover_with_empty_pool_and_backstop(pool, backstop, token, settler, usd):
+    _, log, [draw] = _cover(pool, backstop, settler, token, usd(5))
+    assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (0, 0, usd(5))
+    assert draw.paid == 0
+    assert pool.max_cover_per_block() == MAX_UINT256
