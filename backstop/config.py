@@ -69,6 +69,16 @@ class LiquidationSpec:
 
 
 @dataclass(frozen=True)
+class GovernanceSpec:
+    """Timelock: every admin role moves to it on live networks (DESIGN.md invariant 10)."""
+
+    timelock_delay: int = 2 * 86400
+    proposers: tuple[str, ...] = ()  # default: the deployer
+    guardian: str | None = None  # keeps only the pause roles; default: the deployer
+    hand_over: bool | None = None  # None: hand over on live networks, keep roles locally
+
+
+@dataclass(frozen=True)
 class SystemConfig:
     segments: tuple[str, ...] = ("majors", "alts")
     markets: tuple[MarketSpec, ...] = (
@@ -81,6 +91,7 @@ class SystemConfig:
     treasury: str | None = None  # defaults to the deployer
     liquidation: LiquidationSpec = LiquidationSpec()
     pools: dict = field(default_factory=dict)  # overrides of backstop.pools.DEFAULT_POOL_PARAMS
+    governance: GovernanceSpec = GovernanceSpec()
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any
 from ape import chain, networks, project
 
 from backstop.config import MarketSpec, SystemConfig
+from backstop.governance import hand_over_to_timelock
 from backstop.pools import deploy_pools
 from backstop.units import wad
 
@@ -31,6 +32,7 @@ class System:
     engine: Any
     pools: dict[str, Any]  # segment label -> InsurancePool
     backstop: Any  # the shared BackstopPool
+    timelock: Any  # owns every admin role once handed over
     segments: dict[str, int]
     markets: dict[str, Market]
     treasury: str
@@ -52,6 +54,7 @@ class System:
             "oracle": self.oracle.address,
             "engine": self.engine.address,
             "backstop": self.backstop.address,
+            "timelock": self.timelock.address,
             "pools": {label: pool.address for label, pool in self.pools.items()},
             "treasury": self.treasury,
             "segments": self.segments,
@@ -111,27 +114,40 @@ def deploy_system(deployer, config: SystemConfig | None = None) -> System:
     vault.grantRole(vault.ENGINE_ROLE(), engine.address, sender=deployer)
 
     partial = System(
-        token=token, vault=vault, oracle=oracle, engine=engine, pools={}, backstop=None,
+        token=token, vault=vault, oracle=oracle, engine=engine, pools={}, backstop=None, timelock=None,
         segments=segments, markets=markets, treasury=treasury, local=local,
     )
     pools, backstop = deploy_pools(partial, deployer, config.pools)
     for label, pool in pools.items():
         vault.set_segment_pool(segments[label], pool.address, sender=deployer)
-        # the engine pays penalties as income and settles bad debt through the vault
-        pool.grantRole(pool.INCOME_ROLE(), engine.address, sender=deployer)
 
-    return System(
+    governance = config.governance
+    timelock = project.Timelock.deploy(
+        governance.timelock_delay,
+        list(governance.proposers) or [deployer.address],
+        [_ZERO_ADDRESS],  # anyone may execute an operation once its delay has passed
+        _ZERO_ADDRESS,
+        sender=deployer,
+    )
+    system = System(
         token=token,
         vault=vault,
         oracle=oracle,
         engine=engine,
         pools=pools,
         backstop=backstop,
+        timelock=timelock,
         segments=segments,
         markets=markets,
         treasury=treasury,
         local=local,
     )
+    if governance.hand_over if governance.hand_over is not None else not local:
+        hand_over_to_timelock(system, deployer, governance.guardian)
+    return system
+
+
+_ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 def _feed_for(spec: MarketSpec, deployer, local: bool):

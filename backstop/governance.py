@@ -1,0 +1,68 @@
+"""Timelocked governance (DESIGN.md invariant 10): hand every admin role to the Timelock and
+route parameter changes through schedule -> delay -> execute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ape import chain
+from eth_utils import keccak
+
+ZERO_BYTES32 = b"\x00" * 32
+
+# Roles that change parameters or wiring: they belong to the timelock after hand-over.
+ADMIN_ROLES = ("DEFAULT_ADMIN_ROLE", "RISK_ADMIN_ROLE", "FEED_ADMIN_ROLE")
+GUARDIAN_ROLE = "GUARDIAN_ROLE"
+
+
+def governed_contracts(system) -> list[Any]:
+    return [system.vault, system.engine, system.oracle, *system.pools.values(), system.backstop]
+
+
+def _roles(contract, names) -> list[bytes]:
+    return [getattr(contract, name)() for name in names if hasattr(contract, name)]
+
+
+def hand_over_to_timelock(system, deployer, guardian: str | None = None) -> None:
+    """Grant every admin role to the timelock and the pause role to `guardian`, then the
+    deployer renounces all of them (it keeps GUARDIAN_ROLE only if it is the guardian)."""
+    timelock = system.timelock.address
+    guardian = guardian or deployer.address
+    for contract in governed_contracts(system):
+        admin_roles = _roles(contract, ADMIN_ROLES)
+        guardian_roles = _roles(contract, (GUARDIAN_ROLE,))
+        for role in admin_roles:
+            contract.grantRole(role, timelock, sender=deployer)
+        for role in guardian_roles:
+            if guardian != deployer.address:
+                contract.grantRole(role, guardian, sender=deployer)
+        # DEFAULT_ADMIN_ROLE last: renouncing it first would forbid nothing here, but keeping
+        # the order explicit makes the hand-over easy to audit.
+        for role in reversed(admin_roles):
+            if contract.hasRole(role, deployer.address):
+                contract.renounceRole(role, deployer.address, sender=deployer)
+        for role in guardian_roles:
+            if guardian != deployer.address and contract.hasRole(role, deployer.address):
+                contract.renounceRole(role, deployer.address, sender=deployer)
+
+
+def operation_salt(label: str) -> bytes:
+    return keccak(text=label)
+
+
+def schedule(system, proposer, target, calldata: bytes, salt: bytes, delay: int | None = None):
+    """Propose `calldata` on `target`; it becomes executable after the minimum delay."""
+    delay = int(system.timelock.get_minimum_delay()) if delay is None else delay
+    return system.timelock.schedule(target, 0, calldata, ZERO_BYTES32, salt, delay, sender=proposer)
+
+
+def execute(system, executor, target, calldata: bytes, salt: bytes):
+    return system.timelock.execute(target, 0, calldata, ZERO_BYTES32, salt, sender=executor)
+
+
+def govern(system, proposer, target, calldata: bytes, label: str):
+    """Schedule, wait out the delay on a local chain, execute. Returns the execute receipt."""
+    salt = operation_salt(label)
+    schedule(system, proposer, target, calldata, salt)
+    chain.pending_timestamp += int(system.timelock.get_minimum_delay())
+    return execute(system, proposer, target, calldata, salt)
