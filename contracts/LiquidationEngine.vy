@@ -57,6 +57,19 @@ struct LiquidationParams:
     keeper_fee_floor: uint256  # quote units
 
 
+struct Plan:
+    segment: uint256
+    before: IMarginVault.AccountHealth
+    mark: uint256
+    amount: uint256  # base size closed
+    price: uint256
+    discount: uint256  # WAD, after the ratio guard
+    penalty: uint256  # quote units, to the segment pool
+    keeper_fee: uint256  # quote units, top-up to the keeper fee floor
+    full_close: bool  # the whole position is closed
+    guard: bool  # the account keeps positions and positive equity: its equity/MM must not fall
+
+
 # ---------------------------------------------------------------- storage
 
 vault: public(immutable(IMarginVault))
@@ -203,65 +216,19 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     @return uint256 The base size actually closed.
     """
     pausable._require_not_paused()
-    assert size > 0, "engine: zero size"
     assert owner != msg.sender, "engine: self-liquidation"
-    config: IMarginVault.MarketParams = staticcall vault.market(market)
-    segment: uint256 = config.segment
-    before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
-    assert before.mm > 0 and before.equity < convert(before.mm, int256), "engine: account healthy"
-    position: int256 = 0
-    entry: int256 = 0
-    position, entry = staticcall vault.position(owner, market)
-    assert position != 0, "engine: no position"
-
+    segment: uint256 = (staticcall vault.market(market)).segment
     started: uint256 = self.flagged_at[owner][segment]
+    elapsed: uint256 = 0
+    if started != 0:
+        elapsed = block.timestamp - started
+    plan: Plan = self._plan(owner, market, size, elapsed)
     if started == 0:
-        started = block.timestamp
-        self.flagged_at[owner][segment] = started
+        self.flagged_at[owner][segment] = block.timestamp
         log Flagged(owner=owner, segment=segment, flagged_by=msg.sender)
 
-    p0: uint256 = self._params0
-    p1: uint256 = self._params1
-    mark: uint256 = staticcall oracle.price(market)
-    held: uint256 = convert(abs(position), uint256)
-    penalty_rate: uint256 = p1 & MASK_64
-    min_notional: uint256 = (p1 >> 96) & MASK_80
-
-    # Tier: partial (close factor) or the whole position.
-    full_close: bool = (
-        before.equity * convert(WAD, int256) < convert((p0 >> 64) & MASK_64, int256) * convert(before.mm, int256)
-        or held * mark // NOTIONAL_SCALE < min_notional
-    )
-    amount: uint256 = held
-    if not full_close:
-        amount = min(size, held * (p0 & MASK_64) // WAD)
-        if (held - amount) * mark // NOTIONAL_SCALE < min_notional:
-            amount = held
-            full_close = True
-    else:
-        amount = min(size, held)
-    assert amount > 0, "engine: nothing to close"
-
-    discount: uint256 = self._auction_discount(p0, p1, block.timestamp - started)
-    if not full_close:
-        discount = min(discount, self._ratio_preserving_discount(before, config.mm_ratio, penalty_rate))
-    price: uint256 = self._liquidation_price(mark, discount, position > 0)
-
-    notional: uint256 = amount * mark // NOTIONAL_SCALE
-    reward: uint256 = amount * (mark - price if position > 0 else price - mark) // NOTIONAL_SCALE
-    keeper_fee: uint256 = 0
-    keeper_floor: uint256 = p1 >> 176
-    if full_close and reward < keeper_floor:
-        keeper_fee = keeper_floor - reward
-    # The penalty comes only out of what equity remains after the discount and keeper fee:
-    # it never creates bad debt that the pool would then pay to itself.
-    penalty: uint256 = notional * penalty_rate // WAD
-    remaining: int256 = before.equity - convert(reward + keeper_fee, int256)
-    if remaining < convert(penalty, int256):
-        penalty = convert(max(remaining, 0), uint256)
-
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
-        owner, msg.sender, market, amount, price, penalty, keeper_fee, True, mark
+        owner, msg.sender, market, plan.amount, plan.price, plan.penalty, plan.keeper_fee, True, plan.mark
     )
     if after.mm == 0:
         self._clear_flag(owner, segment)
@@ -270,9 +237,9 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
             assert unpaid == 0, "engine: deficit exceeds cover, deleverage"
             log BadDebtSettled(owner=owner, segment=segment, unpaid=0)
     else:
-        if not full_close:
-            # equity/MM must not fall: after.equity / after.mm >= before.equity / before.mm
-            assert after.equity * convert(before.mm, int256) >= before.equity * convert(after.mm, int256), "engine: margin ratio lowered"
+        if plan.guard:
+            # DESIGN.md invariant 4: after.equity / after.mm >= before.equity / before.mm
+            assert after.equity * convert(plan.before.mm, int256) >= plan.before.equity * convert(after.mm, int256), "engine: margin ratio lowered"
         if after.equity >= convert(after.mm, int256):
             self._clear_flag(owner, segment)
 
@@ -280,15 +247,15 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
         owner=owner,
         liquidator=msg.sender,
         market=market,
-        size=amount,
-        price=price,
-        mark=mark,
-        discount=discount,
-        penalty=penalty,
-        keeper_fee=keeper_fee,
-        full_close=full_close,
+        size=plan.amount,
+        price=plan.price,
+        mark=plan.mark,
+        discount=plan.discount,
+        penalty=plan.penalty,
+        keeper_fee=plan.keeper_fee,
+        full_close=plan.full_close,
     )
-    return amount
+    return plan.amount
 
 
 @external
@@ -410,37 +377,14 @@ def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint25
             (size closed, price, liquidator's discount profit at mark, full close).
             Reverts like `liquidate` for healthy accounts.
     """
-    config: IMarginVault.MarketParams = staticcall vault.market(market)
-    before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, config.segment)
-    assert before.mm > 0 and before.equity < convert(before.mm, int256), "engine: account healthy"
-    position: int256 = 0
-    entry: int256 = 0
-    position, entry = staticcall vault.position(owner, market)
-    assert position != 0, "engine: no position"
-    p0: uint256 = self._params0
-    p1: uint256 = self._params1
-    mark: uint256 = staticcall oracle.price(market)
-    held: uint256 = convert(abs(position), uint256)
-    full_close: bool = (
-        before.equity * convert(WAD, int256) < convert((p0 >> 64) & MASK_64, int256) * convert(before.mm, int256)
-        or held * mark // NOTIONAL_SCALE < (p1 >> 96) & MASK_80
-    )
-    amount: uint256 = min(size, held)
-    if not full_close:
-        amount = min(size, held * (p0 & MASK_64) // WAD)
-        if (held - amount) * mark // NOTIONAL_SCALE < (p1 >> 96) & MASK_80:
-            amount = held
-            full_close = True
-    started: uint256 = self.flagged_at[owner][config.segment]
+    segment: uint256 = (staticcall vault.market(market)).segment
+    started: uint256 = self.flagged_at[owner][segment]
     elapsed: uint256 = 0
     if started != 0:
         elapsed = block.timestamp - started
-    discount: uint256 = self._auction_discount(p0, p1, elapsed)
-    if not full_close:
-        discount = min(discount, self._ratio_preserving_discount(before, config.mm_ratio, p1 & MASK_64))
-    price: uint256 = self._liquidation_price(mark, discount, position > 0)
-    profit: uint256 = amount * (mark - price if position > 0 else price - mark) // NOTIONAL_SCALE
-    return amount, price, profit, full_close
+    plan: Plan = self._plan(owner, market, size, elapsed)
+    profit: uint256 = plan.amount * (plan.mark - plan.price if plan.price < plan.mark else plan.price - plan.mark) // NOTIONAL_SCALE
+    return plan.amount, plan.price, profit, plan.full_close
 
 
 # ---------------------------------------------------------------- internal
@@ -457,18 +401,84 @@ def _auction_discount(p0: uint256, p1: uint256, elapsed: uint256) -> uint256:
 
 
 @internal
-@pure
-def _ratio_preserving_discount(before: IMarginVault.AccountHealth, mm_ratio: uint256, penalty_rate: uint256) -> uint256:
+@view
+def _plan(owner: address, market: uint256, size: uint256, elapsed: uint256) -> Plan:
     """
-    @dev Closing notional n at discount d and penalty p costs n (d + p) of equity and frees
-         n x mm_ratio of MM; equity/MM does not fall iff d + p <= equity x mm_ratio / MM.
+    @dev How much to close, at which price, with which penalty and keeper fee:
+         - dust (position notional < min_liquidation_notional): the whole position, whatever
+           `size` says, so no dust is left behind;
+         - equity < full_close_tier x MM: up to the whole position;
+         - otherwise up to close_factor of it, or all of it if the rest would be dust.
+         While the account keeps other positions and positive equity (the guard), discount and
+         penalty are capped so that equity / MM cannot fall (invariant 4). The keeper fee
+         floor is topped up once per position, by the call that closes it, and only when
+         the account is then flat or bankrupt (never at the expense of the guard).
     """
-    if before.equity <= 0:
-        return 0
-    room: uint256 = convert(before.equity, uint256) * mm_ratio // before.mm
-    if room <= penalty_rate + RATIO_BUFFER:
-        return 0
-    return room - penalty_rate - RATIO_BUFFER
+    assert size > 0, "engine: zero size"
+    config: IMarginVault.MarketParams = staticcall vault.market(market)
+    before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, config.segment)
+    assert before.mm > 0 and before.equity < convert(before.mm, int256), "engine: account healthy"
+    position: int256 = 0
+    entry: int256 = 0
+    position, entry = staticcall vault.position(owner, market)
+    assert position != 0, "engine: no position"
+
+    p0: uint256 = self._params0
+    p1: uint256 = self._params1
+    mark: uint256 = staticcall oracle.price(market)
+    held: uint256 = convert(abs(position), uint256)
+    min_notional: uint256 = (p1 >> 96) & MASK_80
+
+    amount: uint256 = held
+    if held * mark // NOTIONAL_SCALE >= min_notional:
+        if before.equity * convert(WAD, int256) < convert((p0 >> 64) & MASK_64, int256) * convert(before.mm, int256):
+            amount = min(size, held)
+        else:
+            amount = min(size, held * (p0 & MASK_64) // WAD)
+            if (held - amount) * mark // NOTIONAL_SCALE < min_notional:
+                amount = held
+    assert amount > 0, "engine: nothing to close"
+    full_close: bool = amount == held
+    # the account is flat after this call iff this position is all it holds
+    guard: bool = before.equity > 0 and not (
+        full_close and before.notional == (held * mark + NOTIONAL_SCALE - 1) // NOTIONAL_SCALE
+    )
+
+    discount: uint256 = self._auction_discount(p0, p1, elapsed)
+    penalty_rate: uint256 = p1 & MASK_64
+    if guard:
+        # Closing notional n at discount d and penalty p costs n (d + p) of equity and frees
+        # n x mm_ratio of MM: equity / MM does not fall iff d + p <= equity x mm_ratio / MM.
+        room: uint256 = convert(before.equity, uint256) * config.mm_ratio // before.mm
+        room = room - RATIO_BUFFER if room > RATIO_BUFFER else 0
+        penalty_rate = min(penalty_rate, room)
+        discount = min(discount, room - penalty_rate)
+    price: uint256 = self._liquidation_price(mark, discount, position > 0)
+
+    reward: uint256 = amount * (mark - price if position > 0 else price - mark) // NOTIONAL_SCALE
+    keeper_fee: uint256 = 0
+    keeper_floor: uint256 = p1 >> 176
+    if full_close and not guard and reward < keeper_floor:
+        keeper_fee = keeper_floor - reward
+    # The penalty comes only out of equity left after the discount and the keeper fee (less
+    # 2 units for the rounding of realized vs marked PnL): it never creates bad debt that
+    # the pool would pay to itself.
+    penalty: uint256 = amount * mark // NOTIONAL_SCALE * penalty_rate // WAD
+    remaining: int256 = before.equity - convert(reward + keeper_fee, int256) - 2
+    if remaining < convert(penalty, int256):
+        penalty = convert(max(remaining, 0), uint256)
+    return Plan(
+        segment=config.segment,
+        before=before,
+        mark=mark,
+        amount=amount,
+        price=price,
+        discount=discount,
+        penalty=penalty,
+        keeper_fee=keeper_fee,
+        full_close=full_close,
+        guard=guard,
+    )
 
 
 @internal

@@ -1,0 +1,645 @@
+"""Reference model and invariant checker of the whole system (DESIGN.md, "Invariants").
+
+Two layers, both reading the chain through ONE JSON-RPC batch of `eth_call`s per check (no ape
+per-call overhead; calldata is precomputed once):
+
+* `check_invariants(system, actors, segments, markets) -> list[str]` — the stateless checks any
+  test can call at any time (empty list = OK):
+    (1) conservation to the wei: quote.balanceOf(vault) == Σ collateral + Σ accrued fees
+        + Σ accrued penalties − Σ entry notional (MarginVault docstring), and every minted token
+        is somewhere: vault + pools + backstop + engine + treasury + actors == totalSupply;
+    (2) Σ position sizes per market == 0 and open_interest == Σ positive sizes;
+    pool sanity: totalAssets <= managed assets <= token balance, Σ holder shares <= supply,
+    maxRedeem == 0 outside a request's [unlock, expires] window (invariant 8).
+  Accounts/markets not listed in `actors`/`markets` are not seen: list every account that
+  ever touched the vault (conservation sums over them).
+
+* `Tracker` — the stateful layer a fuzzer drives: it mirrors collateral, positions, entry
+  notional, accrued fees/penalties and pool managed assets from the events of every
+  transaction (re-implementing MarginVault._trade's rounding), and after every step checks
+  the mirror against the chain to the wei plus the step-wise invariants:
+    (3) fees are rounded up (fee == ceil(cost × bps / 10⁴)); the mirrored realized PnL equals
+        the event's; mirror == chain (no unit created anywhere);
+    (4) a liquidation/flag only succeeds on an account with equity < MM (read before the step);
+        a partial liquidation never lowers equity/MM; (4b) a full-close liquidation that leaves
+        the account open should not lower it either (DESIGN.md wording);
+    (6) a pool's assets per share only fall in a step whose transactions emit Cover (pools) /
+        Draw (backstop) from that pool;
+    (7) no free shares: every 4626 deposit mints ≤ assets × (S+V)/(T+1) and every redeem pays
+        ≤ shares × (T+1)/(S+V) at the tx's own price; a depositor loses at most one share's
+        worth (inflation attack);
+    (8) a redeem/withdraw only succeeds inside its request's window;
+    (9) a Cover from a segment pool (and a backstop Draw for a segment) only happens in a
+        transaction whose BadDebtCovered is for that pool's segment; pool balances move only
+        through their own events (exact managed-assets mirror).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import requests
+from eth_abi import decode, encode
+from eth_utils import keccak, to_checksum_address
+
+WAD = 10**18
+BPS = 10_000
+VIRTUAL_SHARES = 10**6  # pool_shares.DECIMALS_OFFSET = 6
+MAX_UINT = 2**256 - 1
+
+
+def selector(signature: str) -> bytes:
+    return keccak(text=signature)[:4]
+
+
+def topic(signature: str) -> bytes:
+    return keccak(text=signature)
+
+
+def _addr(x: Any) -> str:
+    if isinstance(x, str):
+        return to_checksum_address(x)
+    return to_checksum_address(getattr(x, "address", x))
+
+
+def _u(word: bytes) -> int:
+    return int.from_bytes(word, "big")
+
+
+def _i(word: bytes) -> int:
+    v = int.from_bytes(word, "big")
+    return v - (1 << 256) if v >> 255 else v
+
+
+def tdiv(a: int, b: int) -> int:
+    """Vyper's signed `//`: truncates toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def ceil_div(n: int, d: int) -> int:
+    """MarginVault._ceil_div (d > 0)."""
+    if n <= 0:
+        return tdiv(n, d)
+    return (n + d - 1) // d
+
+
+def mul_div(x: int, y: int, d: int, up: bool) -> int:
+    q, r = divmod(x * y, d)
+    return q + 1 if up and r else q
+
+
+# ---------------------------------------------------------------- JSON-RPC
+
+
+class Rpc:
+    """Minimal JSON-RPC over HTTP with batches (Anvil answers a batch in one round trip)."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.session = requests.Session()
+        self.session.headers["Content-Type"] = "application/json"
+        self._ids = itertools.count(1)
+        self.calls = 0
+
+    @classmethod
+    def from_ape(cls) -> "Rpc":
+        from ape import chain
+
+        provider = chain.provider
+        uri = getattr(provider, "uri", None) or provider.web3.provider.endpoint_uri
+        return cls(uri)
+
+    def request(self, method: str, params: list) -> Any:
+        self.calls += 1
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        reply = self.session.post(self.uri, json=body).json()
+        if "error" in reply:
+            raise RpcError(reply["error"])
+        return reply["result"]
+
+    def batch(self, requests_: Sequence[tuple[str, list]]) -> list[Any]:
+        """Results in order; an error entry becomes an RpcError instance (not raised)."""
+        if not requests_:
+            return []
+        self.calls += 1
+        first = next(self._ids)
+        body = [{"jsonrpc": "2.0", "id": first + k, "method": m, "params": p} for k, (m, p) in enumerate(requests_)]
+        for _ in range(len(requests_) - 1):
+            next(self._ids)
+        replies = self.session.post(self.uri, json=body).json()
+        by_id = {r["id"]: r for r in replies}
+        out = []
+        for k in range(len(requests_)):
+            r = by_id[first + k]
+            out.append(RpcError(r["error"]) if "error" in r else r["result"])
+        return out
+
+
+class RpcError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- chain state
+
+
+@dataclass
+class State:
+    block: int = 0
+    timestamp: int = 0
+    coll: dict = field(default_factory=dict)  # (owner, segment) -> collateral
+    health: dict = field(default_factory=dict)  # (owner, segment) -> (coll, equity, im, mm, notional)
+    stale: set = field(default_factory=set)  # segments whose health_of reverted (stale/bad oracle)
+    pos: dict = field(default_factory=dict)  # (owner, market) -> (size, entry)
+    oi: dict = field(default_factory=dict)
+    fees: dict = field(default_factory=dict)
+    pens: dict = field(default_factory=dict)
+    bal: dict = field(default_factory=dict)  # token holder -> balance
+    supply: int = 0
+    flagged: dict = field(default_factory=dict)  # (owner, segment) -> flagged_at
+    pool: dict = field(default_factory=dict)  # pool address -> dict(total, supply, aps, managed)
+    shares: dict = field(default_factory=dict)  # (pool, holder) -> balance
+    request: dict = field(default_factory=dict)  # (pool, holder) -> (shares, unlock, expires)
+    max_redeem: dict = field(default_factory=dict)  # (pool, holder) -> maxRedeem
+
+    def value(self, pool: str, holder: str) -> int:
+        """convertToAssets(balanceOf(holder)) — pool_shares._to_assets, rounded down."""
+        p = self.pool[pool]
+        return mul_div(self.shares[(pool, holder)], p["total"] + 1, p["supply"] + VIRTUAL_SHARES, False)
+
+
+class Reader:
+    """Reads everything the invariants need in one batch of eth_calls (calldata precomputed)."""
+
+    def __init__(self, rpc: Rpc, system, actors: Iterable[Any], segments: dict | None = None,
+                 markets: dict | None = None, pool_holders: Iterable[Any] | None = None):
+        self.rpc = rpc
+        self.system = system
+        self.actors = [_addr(a) for a in actors]
+        self.segments = dict(segments if segments is not None else system.segments)
+        self.markets = dict(markets if markets is not None else system.markets)
+        self.market_ids = sorted(m.id for m in self.markets.values())
+        self.vault = _addr(system.vault)
+        self.engine = _addr(system.engine)
+        self.token = _addr(system.token)
+        self.backstop = _addr(system.backstop)
+        self.pools = {label: _addr(p) for label, p in system.pools.items()}
+        self.pool_segment = {addr: self.segments[label] for label, addr in self.pools.items() if label in self.segments}
+        self.all_pools = list(self.pools.values()) + [self.backstop]
+        self.treasury = _addr(system.treasury)
+        self.holders = list(dict.fromkeys(
+            [self.vault, self.engine, *self.all_pools, self.treasury, *self.actors]))
+        self.pool_holders = [_addr(a) for a in (pool_holders if pool_holders is not None else actors)]
+        self._build()
+
+    def _call(self, key, to: str, data: bytes, kind: str):
+        self.queries.append((key, kind, {"to": to, "data": "0x" + data.hex()}))
+
+    def _build(self):
+        self.queries = []
+        health_sel = selector("health_of(address[],uint256)")
+        for seg in self.segments.values():
+            self._call(("health", seg), self.vault, health_sel + encode(["address[]", "uint256"], [self.actors, seg]), "health")
+        pos_sel = selector("position(address,uint256)")
+        flag_sel = selector("flagged_at(address,uint256)")
+        coll_sel = selector("collateral(address,uint256)")
+        for a in self.actors:
+            for seg in self.segments.values():
+                self._call(("coll", a, seg), self.vault, coll_sel + encode(["address", "uint256"], [a, seg]), "i")
+            for m in self.market_ids:
+                self._call(("pos", a, m), self.vault, pos_sel + encode(["address", "uint256"], [a, m]), "ii")
+            for seg in self.segments.values():
+                self._call(("flagged", a, seg), self.engine, flag_sel + encode(["address", "uint256"], [a, seg]), "u")
+        for name in ("open_interest", "accrued_fees", "accrued_penalties"):
+            s = selector(f"{name}(uint256)")
+            for m in self.market_ids:
+                self._call((name, m), self.vault, s + encode(["uint256"], [m]), "u")
+        bal_sel = selector("balanceOf(address)")
+        for h in self.holders:
+            self._call(("bal", h), self.token, bal_sel + encode(["address"], [h]), "u")
+        self._call(("supply",), self.token, selector("totalSupply()"), "u")
+        for p in self.all_pools:
+            for name in ("totalAssets", "totalSupply", "assets_per_share", "managed_assets"):
+                self._call((name, p), p, selector(f"{name}()"), "u")
+            for h in self.pool_holders:
+                self._call(("shares", p, h), p, bal_sel + encode(["address"], [h]), "u")
+                self._call(("request", p, h), p, selector("pending_request(address)") + encode(["address"], [h]), "uuu")
+                self._call(("maxRedeem", p, h), p, selector("maxRedeem(address)") + encode(["address"], [h]), "u")
+
+    def read(self, block: int | None = None, prefix: Sequence[tuple[str, list]] = ()) -> tuple[State, list]:
+        """Read the state (at `block`, default latest) plus `prefix` requests in the same batch."""
+        tag = "latest" if block is None else hex(block)
+        reqs = list(prefix) + [("eth_getBlockByNumber", [tag, False])]
+        reqs += [("eth_call", [q[2], tag]) for q in self.queries]
+        results = self.rpc.batch(reqs)
+        pre = results[: len(prefix)]
+        blk = results[len(prefix)]
+        out = results[len(prefix) + 1:]
+        st = State(block=int(blk["number"], 16), timestamp=int(blk["timestamp"], 16))
+        pool_fields = {"totalAssets": "total", "totalSupply": "supply", "assets_per_share": "aps", "managed_assets": "managed"}
+        for (key, kind, _), res in zip(self.queries, out):
+            name = key[0]
+            if isinstance(res, RpcError):
+                if name == "health":  # an open position on a stale or out-of-bounds feed
+                    st.stale.add(key[1])
+                    continue
+                raise AssertionError(f"view reverted: {key}: {res}")
+            raw = bytes.fromhex(res[2:])
+            if name == "coll":
+                st.coll[(key[1], key[2])] = _i(raw)
+            elif kind == "health":
+                (rows,) = decode(["(int256,int256,uint256,uint256,uint256)[]"], raw)
+                for a, row in zip(self.actors, rows):
+                    st.health[(a, key[1])] = tuple(row)
+            elif name == "pos":
+                st.pos[(key[1], key[2])] = (_i(raw[:32]), _i(raw[32:64]))
+            elif name == "flagged":
+                st.flagged[(key[1], key[2])] = _u(raw)
+            elif name == "open_interest":
+                st.oi[key[1]] = _u(raw)
+            elif name == "accrued_fees":
+                st.fees[key[1]] = _u(raw)
+            elif name == "accrued_penalties":
+                st.pens[key[1]] = _u(raw)
+            elif name == "bal":
+                st.bal[key[1]] = _u(raw)
+            elif name == "supply":
+                st.supply = _u(raw)
+            elif name in pool_fields:
+                st.pool.setdefault(key[1], {})[pool_fields[name]] = _u(raw)
+            elif name == "shares":
+                st.shares[(key[1], key[2])] = _u(raw)
+            elif name == "request":
+                st.request[(key[1], key[2])] = (_u(raw[:32]), _u(raw[32:64]), _u(raw[64:96]))
+            elif name == "maxRedeem":
+                st.max_redeem[(key[1], key[2])] = _u(raw)
+        return st, pre
+
+
+def static_checks(r: Reader, st: State) -> list[str]:
+    """Invariants that hold in every state (no history needed)."""
+    errors: list[str] = []
+    # (1) conservation, to the wei
+    collateral = sum(st.coll.values())
+    entries = sum(p[1] for p in st.pos.values())
+    fees = sum(st.fees.values())
+    pens = sum(st.pens.values())
+    claims = collateral + fees + pens - entries
+    if st.bal[r.vault] != claims:
+        errors.append(f"(1) vault balance {st.bal[r.vault]} != claims {claims} "
+                      f"(collateral {collateral} + fees {fees} + penalties {pens} - entry {entries}); "
+                      f"diff {st.bal[r.vault] - claims}")
+    everywhere = sum(st.bal.values())
+    if everywhere != st.supply:
+        errors.append(f"(1) tokens everywhere {everywhere} != total minted {st.supply} (diff {everywhere - st.supply})")
+    # (2) every long has a short; open interest == Σ longs
+    for m in r.market_ids:
+        sizes = [st.pos[(a, m)][0] for a in r.actors]
+        if sum(sizes) != 0:
+            errors.append(f"(2) market {m}: Σ sizes = {sum(sizes)}")
+        longs = sum(s for s in sizes if s > 0)
+        if st.oi[m] != longs:
+            errors.append(f"(2) market {m}: open interest {st.oi[m]} != Σ longs {longs}")
+        for a in r.actors:
+            if (st.pos[(a, m)][0] == 0) != (st.pos[(a, m)][1] == 0) and st.pos[(a, m)][0] == 0:
+                errors.append(f"(2) {a} market {m}: flat position keeps entry {st.pos[(a, m)][1]}")
+    # pools: internal accounting never exceeds what is held; (8) maxRedeem only inside window
+    for p in r.all_pools:
+        info = st.pool[p]
+        if not info["total"] <= info["managed"] <= st.bal[p]:
+            errors.append(f"pool {p}: totalAssets {info['total']} <= managed {info['managed']} <= balance {st.bal[p]} fails")
+        held = sum(st.shares[(p, h)] for h in r.pool_holders)
+        if held > info["supply"]:
+            errors.append(f"pool {p}: holders' shares {held} > totalSupply {info['supply']}")
+        for h in r.pool_holders:
+            shares, unlock, expires = st.request[(p, h)]
+            inside = shares > 0 and unlock <= st.timestamp <= expires
+            expected = min(shares, st.shares[(p, h)]) if inside else 0
+            if st.max_redeem[(p, h)] != expected:
+                errors.append(f"(8) pool {p} holder {h}: maxRedeem {st.max_redeem[(p, h)]} != {expected} "
+                              f"(request {shares} [{unlock}, {expires}] at {st.timestamp})")
+    return errors
+
+
+_readers: dict = {}
+
+
+def check_invariants(system, actors, segments=None, markets=None, rpc: Rpc | None = None) -> list[str]:
+    """Stateless invariants of the deployed `system` over `actors` (see module docstring)."""
+    key = (id(system), tuple(_addr(a) for a in actors), tuple(sorted((segments or system.segments).items())),
+           tuple(sorted((markets or system.markets).keys())))
+    reader = _readers.get(key)
+    if reader is None:
+        reader = Reader(rpc or Rpc.from_ape(), system, actors, segments, markets)
+        _readers[key] = reader
+    st, _ = reader.read()
+    return static_checks(reader, st)
+
+
+# ---------------------------------------------------------------- events
+
+T_FILL = topic("Fill(bytes32,address,address,uint256,int256,uint256,uint256,uint256,int256,int256)")
+T_VDEPOSIT = topic("Deposit(address,uint256,uint256)")
+T_VWITHDRAW = topic("Withdraw(address,uint256,uint256)")
+T_SWEPT = topic("FeesSwept(uint256,uint256,uint256)")
+T_TRANSFERRED = topic("PositionTransferred(address,address,uint256,int256,uint256,uint256,uint256,int256)")
+T_BADDEBT = topic("BadDebtCovered(address,uint256,uint256,uint256,uint256)")
+T_LIQUIDATED = topic("Liquidated(address,address,uint256,uint256,uint256,uint256,uint256,uint256,uint256,bool)")
+T_DELEVERAGED = topic("Deleveraged(address,address,uint256,uint256,uint256,uint256,uint256,address)")
+T_FLAGGED = topic("Flagged(address,uint256,address)")
+T_PDEPOSIT = topic("Deposit(address,address,uint256,uint256)")
+T_PWITHDRAW = topic("Withdraw(address,address,address,uint256,uint256)")
+T_COVER = topic("Cover(uint256,uint256,uint256,uint256)")
+T_INCOME = topic("IncomeNotified(uint256,uint256)")
+T_DRAW = topic("Draw(uint256,uint256,uint256,address)")
+T_BINCOME = topic("BackstopIncome(address,uint256)")
+
+
+@dataclass
+class Log:
+    address: str
+    topics: list[bytes]
+    data: bytes
+
+    def word(self, k: int) -> bytes:
+        return self.data[32 * k: 32 * k + 32]
+
+    def topic_addr(self, k: int) -> str:
+        return to_checksum_address(self.topics[k][12:])
+
+
+def parse_logs(receipt: dict) -> list[Log]:
+    return [
+        Log(to_checksum_address(lg["address"]), [bytes.fromhex(t[2:]) for t in lg["topics"]], bytes.fromhex(lg["data"][2:]))
+        for lg in receipt.get("logs", [])
+    ]
+
+
+# ---------------------------------------------------------------- stateful tracker
+
+
+@dataclass
+class Tx:
+    """One transaction of a step, as the fuzzer sent it."""
+
+    kind: str
+    sender: str
+    hash: str
+    meta: dict = field(default_factory=dict)
+    receipt: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.receipt is not None and int(self.receipt["status"], 16) == 1
+
+    @property
+    def block(self) -> int:
+        return int(self.receipt["blockNumber"], 16)
+
+
+class Tracker:
+    """Mirror of vault and pool accounting driven by events, plus the step-wise invariants."""
+
+    def __init__(self, reader: Reader, known: Iterable[str] = ()):
+        self.r = reader
+        self.known = set(known)  # invariant tags tolerated (known, pinned contract bugs)
+        self.scale = 10 ** (36 - int(reader.system.vault.quote_decimals()))
+        self.fee_bps = {}
+        self.market_segment = {}
+        for m in reader.markets.values():
+            params = reader.system.vault.market(m.id)
+            self.fee_bps[m.id] = (int(params.maker_fee_bps), int(params.taker_fee_bps))
+            self.market_segment[m.id] = m.segment
+        self.checks = 0
+        self.tolerated: dict[str, int] = {}
+        self.state: State | None = None
+
+    # -- lifecycle
+
+    def reset(self, st: State):
+        """Start mirroring from the chain state `st` (start of an example)."""
+        self.state = st
+        self.coll = dict(st.coll)
+        self.pos = dict(st.pos)
+        self.fees = dict(st.fees)
+        self.pens = dict(st.pens)
+        self.managed = {p: st.pool[p]["managed"] for p in self.r.all_pools}
+        self.donated = {p: st.bal[p] - st.pool[p]["managed"] for p in self.r.all_pools}
+
+    def donate(self, pool: str, amount: int):
+        self.donated[pool] += amount
+
+    def step(self, txs: list[Tx]) -> list[str]:
+        """Fetch receipts and state in one batch, apply events, check everything."""
+        pending = [t for t in txs if t.receipt is None]
+        # receipts and the state at "latest" in one batch (automine: the last tx's block)
+        prefix = [("eth_getTransactionReceipt", [t.hash]) for t in pending]
+        new, receipts = self.r.read(None, prefix)
+        for t, rc in zip(pending, receipts):
+            if isinstance(rc, RpcError) or rc is None:
+                raise AssertionError(f"no receipt for {t.kind} {t.hash}: {rc}")
+            t.receipt = rc
+        if txs and max(t.block for t in txs) != new.block:
+            new, _ = self.r.read(max(t.block for t in txs))
+        errors = self._apply_and_check(self.state, new, txs)
+        self.state = new
+        self.checks += 1
+        return self._filter(errors)
+
+    def _filter(self, errors: list[str]) -> list[str]:
+        out = []
+        for e in errors:
+            tag = e.split(" ", 1)[0]
+            if tag in self.known:
+                self.tolerated[tag] = self.tolerated.get(tag, 0) + 1
+            else:
+                out.append(e)
+        return out
+
+    # -- mirror
+
+    def _trade(self, owner: str, market: int, delta: int, cost: int, fee: int) -> int:
+        size, entry = self.pos.get((owner, market), (0, 0))
+        realized = 0
+        if size == 0 or (size > 0) == (delta > 0):
+            entry += cost
+        else:
+            closing = min(abs(delta), abs(size))
+            released, closing_value = entry, cost
+            if closing < abs(size):
+                released = ceil_div(entry * closing, abs(size))
+            if closing < abs(delta):
+                closing_value = ceil_div(cost * closing, abs(delta))
+            realized = -closing_value - released
+            entry = entry - released + (cost - closing_value)
+        self.pos[(owner, market)] = (size + delta, entry)
+        seg = self.market_segment[market]
+        self.coll[(owner, seg)] = self.coll.get((owner, seg), 0) + realized - fee
+        return realized
+
+    def _apply_and_check(self, old: State, new: State, txs: list[Tx]) -> list[str]:
+        r = self.r
+        errors: list[str] = []
+        cover_pools: set[str] = set()
+        pool_set = set(r.all_pools)
+        for t in txs:
+            if not t.ok:
+                continue
+            logs = parse_logs(t.receipt)
+            bad_debt_segments = {_u(lg.topics[2]) for lg in logs if lg.address == r.vault and lg.topics[0] == T_BADDEBT}
+            for lg in logs:
+                t0 = lg.topics[0]
+                if lg.address == r.vault:
+                    if t0 == T_FILL:
+                        maker, taker = lg.topic_addr(2), lg.topic_addr(3)
+                        market, maker_delta, price = _u(lg.word(0)), _i(lg.word(1)), _u(lg.word(2))
+                        maker_fee, taker_fee = _u(lg.word(3)), _u(lg.word(4))
+                        maker_realized, taker_realized = _i(lg.word(5)), _i(lg.word(6))
+                        cost = abs(maker_delta) * price // self.scale
+                        signed = cost if maker_delta > 0 else -cost
+                        mbps, tbps = self.fee_bps[market]
+                        if maker_fee != mul_div(cost, mbps, BPS, True) or taker_fee != mul_div(cost, tbps, BPS, True):
+                            errors.append(f"(3) fill fees {maker_fee}/{taker_fee} != ceil of {cost} x {mbps}/{tbps} bps")
+                        got_m = self._trade(maker, market, maker_delta, signed, maker_fee)
+                        got_t = self._trade(taker, market, -maker_delta, -signed, taker_fee)
+                        if (got_m, got_t) != (maker_realized, taker_realized):
+                            errors.append(f"(3) fill realized {maker_realized}/{taker_realized} != model {got_m}/{got_t}")
+                        self.fees[market] += maker_fee + taker_fee
+                    elif t0 == T_VDEPOSIT:
+                        key = (lg.topic_addr(1), _u(lg.topics[2]))
+                        self.coll[key] = self.coll.get(key, 0) + _u(lg.word(0))
+                    elif t0 == T_VWITHDRAW:
+                        key = (lg.topic_addr(1), _u(lg.topics[2]))
+                        self.coll[key] = self.coll.get(key, 0) - _u(lg.word(0))
+                    elif t0 == T_SWEPT:
+                        seg = _u(lg.topics[1])
+                        for m, s in self.market_segment.items():
+                            if s == seg:
+                                self.fees[m] = 0
+                                self.pens[m] = 0
+                    elif t0 == T_TRANSFERRED:
+                        owner, receiver, market = lg.topic_addr(1), lg.topic_addr(2), _u(lg.topics[3])
+                        owner_delta, price, penalty, keeper_fee, owner_realized = (
+                            _i(lg.word(0)), _u(lg.word(1)), _u(lg.word(2)), _u(lg.word(3)), _i(lg.word(4)))
+                        cost = abs(owner_delta) * price // self.scale
+                        signed = cost if owner_delta > 0 else -cost
+                        got = self._trade(owner, market, owner_delta, signed, penalty + keeper_fee)
+                        self._trade(receiver, market, -owner_delta, -signed, 0)
+                        seg = self.market_segment[market]
+                        self.coll[(receiver, seg)] = self.coll.get((receiver, seg), 0) + keeper_fee
+                        self.pens[market] += penalty
+                        if got != owner_realized:
+                            errors.append(f"(3) transfer realized {owner_realized} != model {got}")
+                    elif t0 == T_BADDEBT:
+                        key = (lg.topic_addr(1), _u(lg.topics[2]))
+                        deficit, paid, unpaid = _u(lg.word(0)), _u(lg.word(1)), _u(lg.word(2))
+                        if paid + unpaid != deficit:
+                            errors.append(f"(1) BadDebtCovered paid {paid} + unpaid {unpaid} != deficit {deficit}")
+                        self.coll[key] = self.coll.get(key, 0) + paid
+                elif lg.address in pool_set:
+                    p = lg.address
+                    if t0 == T_PDEPOSIT:
+                        self.managed[p] += _u(lg.word(0))
+                    elif t0 == T_PWITHDRAW:
+                        self.managed[p] -= _u(lg.word(0))
+                    elif t0 == T_INCOME:
+                        self.managed[p] += _u(lg.word(0)) - _u(lg.word(1))
+                    elif t0 == T_BINCOME:
+                        self.managed[p] += _u(lg.word(0))
+                    elif t0 == T_COVER:
+                        paid_by_pool = _u(lg.word(1))
+                        self.managed[p] -= paid_by_pool
+                        cover_pools.add(p)
+                        seg = r.pool_segment.get(p)
+                        if seg not in bad_debt_segments:
+                            errors.append(f"(9) Cover by pool of segment {seg} in a tx settling segments {sorted(bad_debt_segments)}")
+                    elif t0 == T_DRAW:
+                        paid = _u(lg.word(1))
+                        self.managed[p] -= paid
+                        cover_pools.add(p)
+                        seg = _u(lg.topics[1])
+                        if seg not in bad_debt_segments:
+                            errors.append(f"(9) backstop Draw for segment {seg} in a tx settling segments {sorted(bad_debt_segments)}")
+                        if paid and p != r.backstop:
+                            errors.append(f"(9) Draw emitted by {p}, not the backstop")
+            errors += self._tx_checks(old, new, t, logs, len(txs), t.block == new.block)
+
+        # mirror == chain
+        for key, c in new.coll.items():
+            if self.coll.get(key, 0) != c:
+                errors.append(f"(3) collateral {key}: chain {c} != model {self.coll.get(key, 0)}")
+        for key, h in new.health.items():
+            if h[0] != new.coll[key]:
+                errors.append(f"health_of collateral {key}: {h[0]} != collateral() {new.coll[key]}")
+        for key, p in new.pos.items():
+            if self.pos.get(key, (0, 0)) != p:
+                errors.append(f"(3) position {key}: chain {p} != model {self.pos.get(key, (0, 0))}")
+        for m in r.market_ids:
+            if new.fees[m] != self.fees[m] or new.pens[m] != self.pens[m]:
+                errors.append(f"(3) market {m} accrued fees/penalties chain {new.fees[m]}/{new.pens[m]} "
+                              f"!= model {self.fees[m]}/{self.pens[m]}")
+        for p in r.all_pools:
+            if new.pool[p]["managed"] != self.managed[p]:
+                errors.append(f"(9) pool {p} managed assets chain {new.pool[p]['managed']} != model {self.managed[p]}")
+            if new.bal[p] != self.managed[p] + self.donated[p]:
+                errors.append(f"(9) pool {p} token balance {new.bal[p]} != managed {self.managed[p]} + donations {self.donated[p]}")
+            # (6) assets per share only fall with a Cover/Draw from that pool
+            if new.pool[p]["aps"] < old.pool[p]["aps"] and p not in cover_pools:
+                errors.append(f"(6) pool {p} assets/share fell {old.pool[p]['aps']} -> {new.pool[p]['aps']} without Cover")
+        errors += static_checks(r, new)
+        return errors
+
+    def _tx_checks(self, old: State, new: State, t: Tx, logs: list[Log], n_txs: int, last: bool) -> list[str]:
+        """Per-transaction invariants (4), (7), (8); (7) needs the state at the tx's own block
+        (the step's last transaction: automine makes one block per transaction)."""
+        errors: list[str] = []
+        r = self.r
+        if t.kind in ("liquidate", "flag"):
+            owner, seg = t.meta["owner"], t.meta["segment"]
+            if seg in old.stale or seg in new.stale or t.meta.get("prices_moved"):
+                return errors
+            _, equity, _, mm, _ = old.health[(owner, seg)]
+            if mm == 0 or equity >= mm:
+                errors.append(f"(4) {t.kind} of {owner} seg {seg} succeeded with equity {equity} >= MM {mm}")
+            if t.kind == "liquidate" and n_txs == 1 and mm > 0 and equity > 0:
+                _, eq2, _, mm2, _ = new.health[(owner, seg)]
+                full = any(lg.topics[0] == T_LIQUIDATED and lg.word(6)[-1] == 1 for lg in logs if lg.address == r.engine)
+                if mm2 > 0 and eq2 * mm < equity * mm2:
+                    tag = "(4b)" if full else "(4)"
+                    errors.append(f"{tag} liquidation lowered margin ratio {equity}/{mm} -> {eq2}/{mm2} "
+                                  f"(full_close={full}, account still open)")
+        ts = t.receipt.get("blockTimestamp", new.timestamp)
+        ts = int(ts, 16) if isinstance(ts, str) else int(ts)
+        for lg in logs:
+            if lg.address not in r.all_pools:
+                continue
+            p = lg.address
+            info = new.pool[p]
+            if lg.topics[0] == T_PWITHDRAW:
+                owner = lg.topic_addr(3)
+                req = old.request.get((p, owner))
+                if req is None or not (req[0] > 0 and req[1] <= ts <= req[2]):
+                    errors.append(f"(8) pool {p} paid {owner} at {ts} outside its request {req}")
+                elif _u(lg.word(1)) > req[0]:
+                    errors.append(f"(8) pool {p} redeemed {_u(lg.word(1))} > requested {req[0]}")
+            if not last:
+                continue
+            if lg.topics[0] == T_PDEPOSIT:
+                assets, shares = _u(lg.word(0)), _u(lg.word(1))
+                total, supply = info["total"] - assets, info["supply"] - shares
+                # (7) shares <= assets * (S + V) / (T + 1) at the tx's own price
+                if shares * (total + 1) > assets * (supply + VIRTUAL_SHARES):
+                    errors.append(f"(7) deposit {assets} minted {shares} shares > fair at T={total} S={supply}")
+                value = mul_div(shares, info["total"] + 1, info["supply"] + VIRTUAL_SHARES, False)
+                one_share = (total + 1) // (supply + VIRTUAL_SHARES) + 2
+                if assets - value > one_share:
+                    errors.append(f"(7) depositor lost {assets - value} > {one_share} on a {assets} deposit (inflation?)")
+            elif lg.topics[0] == T_PWITHDRAW:
+                owner = lg.topic_addr(3)
+                assets, shares = _u(lg.word(0)), _u(lg.word(1))
+                total, supply = info["total"] + assets, info["supply"] + shares
+                if assets * (supply + VIRTUAL_SHARES) > shares * (total + 1):
+                    errors.append(f"(7) redeem of {shares} shares paid {assets} > fair at T={total} S={supply}")
+        return errors

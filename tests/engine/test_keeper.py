@@ -1,0 +1,99 @@
+"""backstop/keeper.py: scan, auction_quote, adl_candidates, liquidate_all."""
+
+import pytest
+
+from backstop import keeper as kp
+from backstop.actors import trade
+from backstop.units import wad
+
+
+@pytest.fixture
+def crowd(short_eth, system, maker, trader, keeper, other, whale, attacker, eth, majors):
+    """At ETH 3,350: trader (10 short on 4,000) liquidatable but solvent; other (1 short on
+    310) bankrupt; whale (1 long on 500) and maker (10 long) profitable; attacker long 1 at
+    3,400 (losing); keeper short (same side as the trader); everyone else healthy or flat."""
+    kit = short_eth
+    kit.fund(other, majors, 310)
+    kit.fund(whale, majors, 500)
+    kit.fund(attacker, majors, 1_000)
+    trade(system, maker, other, eth.id, wad(1), wad(3000))
+    trade(system, whale, keeper, eth.id, wad(1), wad(3000))
+    kit.eth(3350)
+    trade(system, attacker, keeper, eth.id, wad(1), wad(3400))
+    return kit
+
+
+def test_scan_finds_exactly_liquidatable_and_bankrupt(crowd, system, maker, trader, keeper, other, whale, attacker, lp, majors):
+    owners = [maker, trader, keeper, other, whale, attacker, lp]
+    found = kp.scan(system, owners, majors)
+    assert [s.owner for s in found] == [other.address, trader.address]  # lowest ratio first
+    by = {s.owner: s for s in found}
+    assert by[other.address].bankrupt and by[other.address].liquidatable
+    assert by[trader.address].liquidatable and not by[trader.address].bankrupt
+    for s in kp.health(system, owners, majors):
+        assert (s.owner in by) == system.vault.is_liquidatable(s.owner, majors)
+
+
+def test_scan_uses_one_health_of_call(crowd, system, maker, trader, other, majors, monkeypatch):
+    calls = []
+    vault = system.vault
+    real = vault.health_of
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(vault, name)
+
+        def health_of(self, owners, segment):
+            calls.append(len(owners))
+            return real(owners, segment)
+
+    spied = type(system)(**{**system.__dict__, "vault": Spy()})
+    assert len(kp.scan(spied, [maker, trader, other], majors)) == 2
+    assert calls == [3]
+
+
+def test_scan_empty_and_healthy(book, system, maker, keeper, majors):
+    assert kp.scan(system, [], majors) == []
+    assert kp.scan(system, [maker, keeper], majors) == []
+
+
+def test_auction_quote_wraps_engine_quote(crowd, system, trader, eth, majors):
+    q = kp.auction_quote(system, trader, eth.id, wad(10), gas_price_wei=10**9, native_price_wad=wad(3350))
+    assert (q.size, q.price, q.profit, q.full_close) == tuple(system.engine.liquidation_quote(trader, eth.id, wad(10)))
+    assert q.full_close and q.keeper_fee == crowd.usd(2) - q.profit  # t = 0: the floor tops up
+    # 200,000 gas x 1 gwei x 3,350 = 0.67 quote units
+    assert q.gas_cost == crowd.usd("0.67")
+    assert q.net_profit == q.profit + q.keeper_fee - q.gas_cost
+
+
+def test_adl_candidates_ranked_by_upnl_times_leverage(crowd, system, maker, keeper, whale, attacker, other, trader, eth, majors):
+    ranked = kp.adl_candidates(system, [maker, keeper, whale, attacker, other, trader], eth.id, -1)
+    # only profitable longs: attacker loses, keeper/other/trader are shorts
+    assert [c.owner for c in ranked] == [whale.address, maker.address]
+    mark = wad(3350)
+    for c in ranked:
+        h = crowd.health(c.owner, majors)
+        size, entry = system.vault.position(c.owner, eth.id)
+        upnl = size * mark // crowd.scale - entry
+        assert c.upnl == upnl > 0
+        assert c.score == pytest.approx(upnl * h.notional / h.equity)
+    assert ranked[0].score > ranked[1].score
+    # and for a bankrupt long the shorts are candidates (none profitable here: all sold at 3,000)
+    assert kp.adl_candidates(system, [keeper, trader, other], eth.id, +1) == []
+
+
+def test_liquidate_all_liquidates_and_falls_back_to_deleverage(crowd, system, keeper, maker, trader, other, whale, attacker, eth, majors, accounts):
+    owners = [maker, trader, other, whale, attacker]
+    report = kp.liquidate_all(system, keeper, owners, majors)
+    assert {a.owner for a in report.of("flag")} == {trader.address, other.address}
+    # the trader is solvent: liquidated by the keeper; other is bankrupt with empty pools:
+    # the liquidation reverts and other is deleveraged against the top-ranked whale
+    assert any(a.owner == trader.address for a in report.of("liquidate"))
+    assert any(kp.DEFICIT_EXCEEDS_COVER in (a.error or "") for a in report.of("error") if a.owner == other.address)
+    (adl,) = [a for a in report.of("deleverage") if a.owner == other.address]
+    assert adl.counterparty == whale.address and adl.size == wad(1)
+    assert system.vault.position(other, eth.id)[0] == 0
+    assert kp.scan(system, owners, majors) == [] or all(not s.liquidatable for s in kp.scan(system, owners, majors))
+    everyone = list(accounts[:10])
+    crowd.positions_sum_to_zero(everyone, eth.id)
+    crowd.conservation(everyone)
