@@ -22,7 +22,7 @@ help:
 	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
 	@echo "make test   - install (first run only) and run the whole test suite on Anvil"
 	@echo "make bench  - gas of every hot path -> reports/gas.json"
-	@echo "make fuzz   - long stateful fuzzing (FUZZ_EXAMPLES=..., FUZZ_STEPS_PER_EXAMPLE=...)"
+	@echo "make fuzz   - overnight stateful soak (FUZZ_STEPS=1000000 FUZZ_WORKERS=2)"
 
 install: $(PY_STAMP) $(NODE_STAMP) $(IFACE_STAMP)
 
@@ -56,8 +56,11 @@ demo: install
 deploy: install
 	$(ENV_PATH) $(BIN)/ape run deploy $(DEPLOY_ARGS)
 
+# Overnight soak: FUZZ_WORKERS parallel Anvil workers share FUZZ_STEPS steps (default 1,000,000).
+FUZZ_WORKERS ?= 2
+FUZZ_STEPS ?= 1000000
 fuzz: install
-	$(ENV_PATH) HYPOTHESIS_PROFILE=soak $(BIN)/ape test tests -m fuzz $(TEST_ARGS)
+	$(ENV_PATH) $(BIN)/python tests/fuzz/soak.py --workers $(FUZZ_WORKERS) --steps $(FUZZ_STEPS) $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .build

@@ -416,30 +416,7 @@ class CrossSegmentDrainer(Agent):
                          sender=self.attacker)
 
 
-class LiquidationGriefer(Agent):
-    """Dust positions, repeated flags and front-running keepers."""
-
-    goal = "make keepers/pool pay for dust, block liquidations or steal a keeper's fill"
-
-    def __init__(self, env: Env, attacker, *, market: str):
-        super().__init__(env, [attacker])
-        self.attacker = attacker
-        self.market = env.system.markets[market]
-
-
-class StaleOracleArb(Agent):
-    """Trade, withdraw or liquidate against a stale price while the real one moved."""
-
-    goal = "profit from the gap between a stale oracle and the real price"
-
-    def __init__(self, env: Env, attacker, *, market: str, collateral: int):
-        super().__init__(env, [attacker])
-        self.attacker = attacker
-        self.market = env.system.markets[market]
-        self.collateral = collateral
-
-
 __all__ = [
     "Agent", "Attempt", "Env", "MangoPump", "GapLoser", "ThinMarketDumper", "WhaleSelfLiquidator",
-    "WashTrader", "JitLp", "DeficitDodger", "CrossSegmentDrainer", "LiquidationGriefer", "StaleOracleArb",
+    "WashTrader", "JitLp", "DeficitDodger", "CrossSegmentDrainer",
 ]

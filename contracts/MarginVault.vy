@@ -37,10 +37,12 @@ initializes: access_control
 initializes: pausable
 initializes: eip712
 
+# eip712Domain (EIP-5267) is not exported: the contract sits at the EIP-170 size limit and
+# the domain is fixed (name "Backstop", version "1", chain id, this address); `order_hash`
+# returns the digest a maker signs.
 exports: (
     access_control.__interface__,
     pausable.paused,
-    eip712.eip712Domain,
 )
 
 
@@ -375,7 +377,8 @@ def deposit(segment: uint256, amount: uint256):
 def withdraw(segment: uint256, amount: uint256):
     """
     @notice Withdraw `amount` of collateral. Only realized collateral can leave, and the
-            account must still meet initial margin afterwards.
+            account must still meet initial margin afterwards with min(collateral, equity):
+            unrealized profit never backs a withdrawal.
     @param segment The segment of the account.
     @param amount Quote token amount in its own decimals.
     """
@@ -383,13 +386,13 @@ def withdraw(segment: uint256, amount: uint256):
     assert amount > 0, "vault: zero amount"
     assert segment < self.segment_count, "vault: unknown segment"
     account: uint256 = self._accounts[msg.sender][segment]
-    remaining: int256 = self._lo(account) - convert(amount, int256)
-    assert remaining >= 0, "vault: insufficient collateral"
-    account = self._with_collateral(account, remaining)
+    collateral: int256 = self._lo(account)
+    assert collateral >= 0 and amount <= convert(collateral, uint256), "vault: insufficient collateral"
+    account = self._with_collateral(account, collateral - convert(amount, int256))
     self._accounts[msg.sender][segment] = account
     if account >> 128 != 0:
         health: AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0)
-        assert health.equity >= convert(health.im, int256), "vault: below initial margin"
+        assert self._free_margin(health) >= 0, "vault: below initial margin"
     assert extcall quote.transfer(msg.sender, amount, default_return_value=True), "vault: transfer failed"
     log Withdraw(owner=msg.sender, segment=segment, amount=amount)
 
@@ -410,6 +413,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     pausable._require_not_paused()
     assert amount > 0, "vault: zero amount"
     assert order.size != 0, "vault: zero order size"
+    assert order.size != min_value(int256), "vault: bad order size"
     assert block.timestamp <= order.expiry, "vault: order expired"
     assert order.maker != msg.sender, "vault: self-match"
     config: uint256 = self._config(order.market)
@@ -417,14 +421,19 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     digest: bytes32 = self._order_digest(order)
     done: uint256 = self.filled[digest]
     assert done != CANCELLED, "vault: order cancelled"
-    assert done + amount <= convert(abs(order.size), uint256), "vault: overfill"
-    assert ecdsa._recover_sig(digest, signature) == order.maker, "vault: bad signature"
+    # done <= |size| always holds, so this cannot overflow
+    assert amount <= convert(abs(order.size), uint256) - done, "vault: overfill"
+    # no market's cap can exceed this: it keeps packed sizes far from int128 overflow
+    assert amount <= MASK_64 * WAD, "vault: open interest cap"
+    # snekmate returns the zero address for a malformed signature: never a valid maker
+    signer: address = ecdsa._recover_sig(digest, signature)
+    assert signer == order.maker and signer != empty(address), "vault: bad signature"
     self.filled[digest] = done + amount
 
     mark: uint256 = staticcall oracle.price(order.market)
     band: uint256 = (config >> 176) & MASK_16
     deviation: uint256 = order.price - mark if order.price > mark else mark - order.price
-    assert deviation * BPS <= band * mark, "vault: price outside band"
+    assert deviation <= band * mark // BPS, "vault: price outside band"
 
     cost: uint256 = amount * order.price // NOTIONAL_SCALE
     assert cost > 0, "vault: dust fill"
@@ -818,11 +827,12 @@ def _check_after_trade(
     cost: int256,
 ):
     """
-    @dev Accept if equity >= IM. Otherwise accept only a pure reduction (no increase, no
-         flip) that keeps equity >= 0 and does not lower equity / MM.
+    @dev Accept if min(collateral, equity) >= IM: unrealized profit never backs new risk
+         (Mango 2022), unrealized loss always counts. Otherwise accept only a pure reduction
+         (no increase, no flip) that keeps equity >= 0 and does not lower equity / MM.
     """
     after: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark)
-    if after.equity >= convert(after.im, int256):
+    if self._free_margin(after) >= 0:
         return
     reduces: bool = (
         result.old_size != 0
@@ -848,6 +858,13 @@ def _check_after_trade(
 
 
 # ---------------------------------------------------------------- internal: health
+
+@internal
+@pure
+def _free_margin(health: AccountHealth) -> int256:
+    # Perp v2's free collateral: unrealized profit backs nothing new, unrealized loss counts
+    return min(health.collateral, health.equity) - convert(health.im, int256)
+
 
 @internal
 @view

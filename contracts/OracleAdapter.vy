@@ -130,12 +130,13 @@ def _price(market: uint256) -> uint256:
     assert updated_at <= block.timestamp, "oracle: round from the future"
     assert block.timestamp - updated_at <= heartbeat, "oracle: stale price"
 
+    bounds: uint256 = self._bounds[market]
     scaled: uint256 = convert(answer, uint256)
     if feed_decimals < PRICE_DECIMALS:
+        # bound the raw answer first so that scaling cannot overflow
+        assert scaled <= bounds >> 128, "oracle: price out of bounds"
         scaled = scaled * 10 ** (PRICE_DECIMALS - feed_decimals)
     elif feed_decimals > PRICE_DECIMALS:
         scaled = scaled // 10 ** (feed_decimals - PRICE_DECIMALS)
-
-    bounds: uint256 = self._bounds[market]
     assert scaled >= bounds & MASK_128 and scaled <= bounds >> 128, "oracle: price out of bounds"
     return scaled

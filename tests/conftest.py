@@ -19,7 +19,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "soak", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "2000")),
-    stateful_step_count=int(os.environ.get("FUZZ_STEPS_PER_EXAMPLE", "100")),
+    stateful_step_count=int(os.environ.get("FUZZ_STEPS_PER_EXAMPLE", "200")),
     deadline=None, suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -73,6 +73,13 @@ def system(deployer, maker, trader, keeper, lp, attacker, treasury, other):
 @pytest.fixture(scope="session")
 def system18(deployer, maker, trader, keeper, lp, attacker, treasury, other):
     return deploy_system(deployer, SystemConfig(quote_decimals=18, treasury=treasury.address))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _deployed_up_front(system, system18):
+    """Deploy both systems before any test's isolation snapshot: a session fixture first
+    requested through getfixturevalue inside a test would be rolled back with that test."""
+    return system, system18
 
 
 @pytest.fixture(scope="session")

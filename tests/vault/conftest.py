@@ -8,13 +8,6 @@ from backstop.units import quote
 from vault_model import MarketCfg, Model
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _both_systems(system, system18):
-    """Deploy both systems before any test's isolation snapshot: a session fixture first
-    requested through getfixturevalue inside a test would be rolled back with that test."""
-    return system, system18
-
-
 @pytest.fixture(params=["system", "system18"], ids=["usdc6", "quote18"])
 def any_system(request):
     """The 6-decimal and the 18-decimal deployment, one after the other."""

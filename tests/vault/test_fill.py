@@ -421,7 +421,8 @@ def test_full_close_below_initial_margin_allowed(underwater, vault, attacker, tr
     trade(underwater, attacker, trader, eth.id, -wad(1), wad(2900))
     assert vault.position(attacker, eth.id) == (0, 0)
     assert vault.collateral(attacker, majors) == usd(200)
-    assert vault.open_markets(attacker, majors) == []
+    assert vault.margin_requirements(attacker, majors) == (0, 0)
+    assert vault.equity(attacker, majors) == usd(200)
 
 
 # ---------------------------------------------------------------- oracle failures seen by fill

@@ -1,0 +1,138 @@
+"""Pool incidents: JIT LP ahead of a fee sweep, an LP running from a visible deficit, and
+Drift LUNA 2022 (one segment's crash reaching another segment's pool / the whole backstop)."""
+
+import ape
+from ape import chain
+
+from backstop.actors import fund, trade
+from backstop.agents import CrossSegmentDrainer, DeficitDodger, JitLp
+from backstop.units import wad
+
+from adv_helpers import events, pool_state
+
+WAD = 10**18
+
+
+def _heavy_trading(system, maker, trader, eth, rounds=4, size=300):
+    """Maker and trader open and close `size` ETH at 3,000 `rounds` times (taker: trader)."""
+    for _ in range(rounds):
+        trade(system, maker, trader, eth.id, wad(size), wad(3000))
+        trade(system, maker, trader, eth.id, -wad(size), wad(3000))
+
+
+def test_jit_lp_cannot_capture_a_fee_sweep(env, system, attacker, lp, maker, trader, eth, majors, usd, books):
+    """Fees accrue (8 fills of 900,000 notional at 5 bps = 3,600); the attacker deposits
+    1,000,000 (20x the honest LP) right before calling sweep_fees. The income vests over a day
+    (no jump at the sweep), the shares cannot leave before the 7-day cooldown, and after it the
+    attacker earns exactly what any LP earns per share over the same period: its P&L is bounded
+    by its pro-rata share of the income and equals the honest LP's return per share."""
+    pool = system.pools["majors"]
+    _heavy_trading(system, maker, trader, eth)
+    fees = sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values())
+    assert fees == usd(3_600)
+    aps0 = int(pool.assets_per_share())
+
+    agent = JitLp(env, attacker, segment_label="majors", amount=usd(1_000_000))
+    agent.begin()
+    agent.play()
+    assert agent.outcome("sweep fees").ok
+    income = fees // 2 - fees // 2 // 10  # pool share 50%, 10% of it forwarded to the backstop
+    assert int(pool.managed_assets()) == usd(50_000) + usd(1_000_000) + income
+    assert 0 < int(pool.unvested_income()) <= income
+    # no jump at the sweep block: the JIT deposit is not worth more than it paid
+    assert agent.value_after_sweep <= usd(1_000_000)
+    assert int(pool.assets_per_share()) == aps0
+    assert agent.reasons()["redeem at once"] == "pool: no redeemable request"
+    assert int(pool.maxRedeem(attacker)) == 0
+
+    agent.exit_after_cooldown()
+    assert agent.outcome("redeem after cooldown").ok
+    pnl = agent.end()
+    total_shares = agent.shares + int(pool.balanceOf(lp))
+    assert 0 <= pnl <= income * agent.shares // total_shares
+    # the honest LP's assets per share grew exactly as the attacker's did
+    lp_value = int(pool.convertToAssets(int(pool.balanceOf(lp))))
+    assert lp_value - usd(50_000) <= income - pnl
+    books.check()
+
+
+def test_lp_cannot_run_from_a_visible_deficit(env, system, attacker, attacker2, lp, maker, keeper, other, eth,
+                                              majors, usd, books):
+    """`other` is 10 ETH short at 3,000 with 4,000; the price gaps to 3,600 (deficit 2,017
+    visible on chain). The attacker, holding half of the majors pool, requests a redeem, tries
+    to redeem/withdraw at once and to move half its shares to a second account: all fail or
+    keep the loss. The cover lands within the 7-day cooldown and the attacker bears its
+    pro-rata part; redeeming after the cooldown pays the post-loss price."""
+    pool = system.pools["majors"]
+    system.token.mint(attacker, usd(50_000), sender=attacker)
+    system.token.approve(pool, usd(50_000), sender=attacker)
+    pool.deposit(usd(50_000), attacker, sender=attacker)
+    fund(system, other, majors, usd(4_000))
+    trade(system, maker, other, eth.id, wad(10), wad(3000))
+    env.price("ETH-PERP", wad(3600))
+    assert int(system.vault.equity(other, majors)) == -usd(2_015)  # visible
+
+    agent = DeficitDodger(env, attacker, attacker2, segment_label="majors")
+    agent.begin()
+    agent.play()
+    reasons = agent.reasons()
+    assert reasons["request redeem"] is None
+    assert reasons["redeem now"] == "pool: no redeemable request"
+    assert reasons["withdraw now"] == "pool: no redeemable request"
+    assert reasons["transfer shares away"] is None
+    assert reasons["accomplice redeems"] == "pool: no redeemable request"
+
+    shares_total = int(pool.totalSupply())
+    attacker_shares = int(pool.balanceOf(attacker)) + int(pool.balanceOf(attacker2))
+    receipt = system.engine.liquidate(other, eth.id, wad(10), sender=keeper)
+    (cover,) = events(receipt, pool.Cover)
+    assert cover.paid_by_pool == usd(2_017)
+    pnl_mid = agent.end()
+    expected_loss = usd(2_017) * attacker_shares // shares_total
+    assert pnl_mid <= -expected_loss + 2  # rounding only in the pool's favour
+
+    # after the cooldown the (clamped) request redeems at the post-loss price
+    unlock = int(pool.pending_request(attacker)[1])
+    chain.mine(1, timestamp=unlock)
+    redeemable = int(pool.maxRedeem(attacker))
+    assert redeemable == int(pool.balanceOf(attacker))  # clamped to what it kept
+    pool.redeem(redeemable, attacker, attacker, sender=attacker)
+    assert agent.end() <= -expected_loss + 2
+    books.check()
+
+
+def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker, maker, keeper, sol, majors, alts,
+                                                          usd, books):
+    """Attacker 1,000 SOL long at 150 (150,000 notional) with 16,000 in alts; SOL crashes to
+    50 (deficit 84,000). Waterfall: the alts pool pays all it has (20,000), the backstop
+    exactly its per-segment cap (25% of 100,000), the rest is socialized by ADL against the
+    profitable short. The majors pool does not move by one wei, the backstop keeps 75%."""
+    majors_pool, alts_pool, backstop = system.pools["majors"], system.pools["alts"], system.backstop
+    majors0 = pool_state(system, majors_pool)
+    agent = CrossSegmentDrainer(env, attacker, market="SOL-PERP", size=wad(1000), entry=wad(150), crash=wad(50),
+                                collateral=usd(16_000), other_segment_collateral=usd(10_000))
+    agent.begin()
+    agent.play()
+    # the majors account is isolated: it was never at risk, so it may leave (by design)
+    assert agent.outcome("withdraw other segment").ok
+    assert int(system.vault.equity(attacker, alts)) == -usd(84_000)
+
+    engine = system.engine
+    with ape.reverts("engine: deficit exceeds cover, deleverage"):
+        engine.liquidate(attacker, sol.id, wad(1000), sender=keeper)
+    receipt = engine.deleverage(attacker, sol.id, maker, wad(1000), sender=keeper)
+    (dl,) = events(receipt, engine.Deleveraged)
+    (cover,) = events(receipt, alts_pool.Cover)
+    (draw,) = events(receipt, backstop.Draw)
+    assert cover.paid_by_pool == usd(20_000) and cover.paid_by_backstop == usd(25_000) and cover.unpaid == 0
+    assert draw.segment == alts and draw.paid == usd(25_000)
+    assert dl.socialized_loss == usd(84_000) - usd(45_000)
+    assert int(system.vault.collateral(attacker, alts)) == 0
+    assert pool_state(system, majors_pool) == majors0
+    assert int(backstop.totalAssets()) == usd(75_000)
+    assert int(alts_pool.totalAssets()) == 0
+    pnl = agent.end()
+    assert pnl == -usd(16_000)
+    # a second crash the same day: the backstop cap is spent, nothing more leaves it
+    assert int(backstop.draw_capacity(alts)) == 0
+    books.check()
