@@ -13,7 +13,7 @@ export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
 ENV_PATH = PATH="$(ANVIL_BIN):$$PATH"
 
 PY_STAMP := $(VENV)/.installed
-IFACE_STAMP := .build/.interfaces
+SOURCES_STAMP := .build/.sources
 NODE_STAMP := node_modules/.installed
 
 .PHONY: help install test test-fast bench demo deploy fuzz clean
@@ -24,11 +24,12 @@ help:
 	@echo "make bench  - gas of every hot path -> reports/gas.json"
 	@echo "make fuzz   - overnight stateful soak (FUZZ_STEPS=1000000 FUZZ_WORKERS=2)"
 
-install: $(PY_STAMP) $(NODE_STAMP) $(IFACE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(SOURCES_STAMP)
 
-# ape recompiles a contract when its own source changes, not when an interface it imports
-# (interfaces/*.vyi) does: drop the compile cache whenever an interface is edited.
-$(IFACE_STAMP): $(wildcard interfaces/*.vyi)
+# ape 0.8 does not always recompile what changed (never for an edited interfaces/*.vyi that
+# a contract imports, sometimes not even for an edited contract): drop the compile cache
+# whenever any Vyper source is newer than the last build.
+$(SOURCES_STAMP): $(wildcard interfaces/*.vyi contracts/*.vy contracts/mocks/*.vy)
 	@rm -f .build/__local__.json
 	@mkdir -p .build && touch $@
 

@@ -156,7 +156,7 @@ class AdlCandidate:
     upnl: int  # quote units at mark
     equity: int  # of the candidate's account in the market's segment
     notional: int  # of the candidate's account
-    score: float  # upnl x leverage
+    score: int  # upnl x leverage, exactly as LiquidationEngine.adl_score computes it
 
     @property
     def leverage(self) -> float:
@@ -169,8 +169,9 @@ def _floor_div(a: int, b: int) -> int:
 
 def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankrupt_side: int) -> list[AdlCandidate]:
     """Profitable positions opposite to `bankrupt_side` (sign of the bankrupt position:
-    > 0 long, < 0 short) in `market_id`, ranked by uPnL x leverage (leverage = account
-    notional / account equity; infinite for equity <= 0), best first."""
+    > 0 long, < 0 short) in `market_id`, ranked by uPnL x leverage, best first. The score is
+    the engine's `adl_score`: upnl * account notional // max(account equity, 1) (quote units),
+    which each Deleveraged event records, so the ranking can be audited on chain."""
     if bankrupt_side == 0:
         raise ValueError("bankrupt_side must be the sign of the bankrupt position")
     vault = system.vault
@@ -192,8 +193,8 @@ def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankru
     ranked = []
     for address, size, upnl in positions:
         acct = accounts[address]
-        leverage = float("inf") if acct.equity <= 0 else acct.notional / acct.equity
-        ranked.append(AdlCandidate(address, size, upnl, acct.equity, acct.notional, upnl * leverage))
+        score = upnl * acct.notional // max(acct.equity, 1)
+        ranked.append(AdlCandidate(address, size, upnl, acct.equity, acct.notional, score))
     return sorted(ranked, key=lambda c: c.score, reverse=True)
 
 

@@ -118,6 +118,9 @@ event Deleveraged:
     mark: uint256
     socialized_loss: uint256
     keeper: address
+    # uPnL x leverage of the counterparty when chosen: with the events of the block anyone
+    # can check that keepers took the best-ranked counterparties first
+    counterparty_score: uint256
 
 event BadDebtSettled:
     owner: indexed(address)
@@ -289,7 +292,9 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     opposite, opposite_entry = staticcall vault.position(counterparty, market)
     assert opposite != 0 and (opposite > 0) != (position > 0), "engine: counterparty not opposite"
     mark: uint256 = staticcall oracle.price(market)
-    assert self._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) > opposite_entry, "engine: counterparty not profitable"
+    profit: int256 = self._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - opposite_entry
+    assert profit > 0, "engine: counterparty not profitable"
+    score: uint256 = self._adl_score(counterparty, segment, convert(profit, uint256))
 
     loss: uint256 = self._uncovered_loss(before, segment)
     started: uint256 = self.flagged_at[owner][segment]
@@ -322,6 +327,7 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
         mark=mark,
         socialized_loss=socialized,
         keeper=msg.sender,
+        counterparty_score=score,
     )
     if after.mm == 0:
         self._clear_flag(owner, segment)
@@ -345,6 +351,25 @@ def settle_bad_debt(owner: address, segment: uint256) -> uint256:
 
 
 # ---------------------------------------------------------------- views
+
+@external
+@view
+def adl_score(owner: address, market: uint256) -> uint256:
+    """
+    @notice The auto-deleveraging rank of owner's position in `market`: unrealized profit x
+            account leverage (notional / equity), quote units; 0 if it is not profitable.
+            Keepers deleverage the highest scores first (Hyperliquid / dYdX rule).
+    """
+    segment: uint256 = (staticcall vault.market(market)).segment
+    size: int256 = 0
+    entry: int256 = 0
+    size, entry = staticcall vault.position(owner, market)
+    mark: uint256 = staticcall oracle.price(market)
+    profit: int256 = self._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - entry
+    if size == 0 or profit <= 0:
+        return 0
+    return self._adl_score(owner, segment, convert(profit, uint256))
+
 
 @external
 @view
@@ -507,6 +532,14 @@ def _uncovered_loss(health: IMarginVault.AccountHealth, segment: uint256) -> uin
     if deficit <= capacity:
         return 0
     return deficit - capacity
+
+
+@internal
+@view
+def _adl_score(owner: address, segment: uint256, profit: uint256) -> uint256:
+    health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
+    equity: uint256 = convert(max(health.equity, 1), uint256)
+    return profit * health.notional // equity
 
 
 @internal

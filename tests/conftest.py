@@ -66,12 +66,24 @@ def other(accounts):
 
 
 @pytest.fixture(scope="session")
-def system(deployer, maker, trader, keeper, lp, attacker, treasury, other):
+def keeper2(accounts):
+    """A second keeper, competing with `keeper`."""
+    return accounts[8]
+
+
+@pytest.fixture(scope="session")
+def whale(accounts):
+    """A second well-funded counterparty (ADL ranking, races)."""
+    return accounts[9]
+
+
+@pytest.fixture(scope="session")
+def system(deployer, maker, trader, keeper, lp, attacker, treasury, other, keeper2, whale):
     return deploy_system(deployer, SystemConfig(treasury=treasury.address))
 
 
 @pytest.fixture(scope="session")
-def system18(deployer, maker, trader, keeper, lp, attacker, treasury, other):
+def system18(deployer, maker, trader, keeper, lp, attacker, treasury, other, keeper2, whale):
     return deploy_system(deployer, SystemConfig(quote_decimals=18, treasury=treasury.address))
 
 
@@ -85,6 +97,11 @@ def _deployed_up_front(system, system18):
 @pytest.fixture(scope="session")
 def vault(system):
     return system.vault
+
+
+@pytest.fixture(scope="session")
+def engine(system):
+    return system.engine
 
 
 @pytest.fixture(scope="session")

@@ -26,22 +26,6 @@ WAD = 10**18
 
 
 @pytest.fixture(scope="session")
-def engine(system):
-    return system.engine
-
-
-@pytest.fixture(scope="session")
-def keeper2(accounts):
-    return accounts[8]
-
-
-@pytest.fixture(scope="session")
-def whale(accounts):
-    """A second well-funded counterparty (ADL ranking, races)."""
-    return accounts[9]
-
-
-@pytest.fixture(scope="session")
 def scale(system):
     return int(system.vault.notional_scale())
 

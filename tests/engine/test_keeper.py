@@ -76,8 +76,12 @@ def test_adl_candidates_ranked_by_upnl_times_leverage(crowd, system, maker, keep
         size, entry = system.vault.position(c.owner, eth.id)
         upnl = size * mark // crowd.scale - entry
         assert c.upnl == upnl > 0
-        assert c.score == pytest.approx(upnl * h.notional / h.equity)
+        assert c.score == upnl * h.notional // h.equity
+        assert c.score == system.engine.adl_score(c.owner, eth.id)  # same rank on chain
     assert ranked[0].score > ranked[1].score
+    # losing and flat positions score 0 on chain
+    assert system.engine.adl_score(attacker, eth.id) == 0
+    assert system.engine.adl_score("0x000000000000000000000000000000000000dEaD", eth.id) == 0
     # and for a bankrupt long the shorts are candidates (none profitable here: all sold at 3,000)
     assert kp.adl_candidates(system, [keeper, trader, other], eth.id, +1) == []
 
@@ -92,6 +96,9 @@ def test_liquidate_all_liquidates_and_falls_back_to_deleverage(crowd, system, ke
     assert any(kp.DEFICIT_EXCEEDS_COVER in (a.error or "") for a in report.of("error") if a.owner == other.address)
     (adl,) = [a for a in report.of("deleverage") if a.owner == other.address]
     assert adl.counterparty == whale.address and adl.size == wad(1)
+    # the event records the counterparty's rank when it was chosen: the best candidate's
+    (event,) = adl.receipt.decode_logs(system.engine.Deleveraged)
+    assert event.counterparty_score > 0 and event.counterparty == whale.address
     assert system.vault.position(other, eth.id)[0] == 0
     assert kp.scan(system, owners, majors) == [] or all(not s.liquidatable for s in kp.scan(system, owners, majors))
     everyone = list(accounts[:10])

@@ -12,15 +12,5 @@ from backstop.model import Rpc
 
 
 @pytest.fixture(scope="session")
-def keeper2(accounts):
-    return accounts[8]
-
-
-@pytest.fixture(scope="session")
-def whale(accounts):
-    return accounts[9]
-
-
-@pytest.fixture(scope="session")
 def rpc(system):
     return Rpc.from_ape()
