@@ -444,8 +444,9 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
         signed_value = -signed_value
     segment: uint256 = config & MASK_8
 
-    maker_fee: uint256 = self._fee(cost, (config >> 160) & MASK_16)
-    taker_fee: uint256 = self._fee(cost, (config >> 144) & MASK_16)
+    # fees round up: never in the trader's favour
+    maker_fee: uint256 = (cost * ((config >> 160) & MASK_16) + BPS - 1) // BPS
+    taker_fee: uint256 = (cost * ((config >> 144) & MASK_16) + BPS - 1) // BPS
     maker: TradeResult = self._trade(order.maker, segment, order.market, maker_delta, signed_value, maker_fee)
     if order.reduce_only:
         assert maker.old_size != 0 and (maker.old_size > 0) != (maker_delta > 0), "vault: not reduce-only"
@@ -832,7 +833,7 @@ def _check_after_trade(
          (no increase, no flip) that keeps equity >= 0 and does not lower equity / MM.
     """
     after: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark)
-    if self._free_margin(after) >= 0:
+    if min(after.collateral, after.equity) >= convert(after.im, int256):
         return
     reduces: bool = (
         result.old_size != 0
@@ -987,13 +988,6 @@ def _order_digest(order: Order) -> bytes32:
 
 
 # ---------------------------------------------------------------- internal: math and packing
-
-@internal
-@pure
-def _fee(cost: uint256, fee_bps: uint256) -> uint256:
-    # rounded up: fees never round in the trader's favour
-    return (cost * fee_bps + BPS - 1) // BPS
-
 
 @internal
 @view
