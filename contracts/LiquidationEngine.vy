@@ -220,12 +220,10 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     """
     pausable._require_not_paused()
     assert owner != msg.sender, "engine: self-liquidation"
-    segment: uint256 = (staticcall vault.market(market)).segment
+    config: IMarginVault.MarketParams = staticcall vault.market(market)
+    segment: uint256 = config.segment
     started: uint256 = self.flagged_at[owner][segment]
-    elapsed: uint256 = 0
-    if started != 0:
-        elapsed = block.timestamp - started
-    plan: Plan = self._plan(owner, market, size, elapsed)
+    plan: Plan = self._plan(owner, market, size, config, started)
     if started == 0:
         self.flagged_at[owner][segment] = block.timestamp
         log Flagged(owner=owner, segment=segment, flagged_by=msg.sender)
@@ -402,12 +400,8 @@ def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint25
             (size closed, price, liquidator's discount profit at mark, full close).
             Reverts like `liquidate` for healthy accounts.
     """
-    segment: uint256 = (staticcall vault.market(market)).segment
-    started: uint256 = self.flagged_at[owner][segment]
-    elapsed: uint256 = 0
-    if started != 0:
-        elapsed = block.timestamp - started
-    plan: Plan = self._plan(owner, market, size, elapsed)
+    config: IMarginVault.MarketParams = staticcall vault.market(market)
+    plan: Plan = self._plan(owner, market, size, config, self.flagged_at[owner][config.segment])
     profit: uint256 = plan.amount * (plan.mark - plan.price if plan.price < plan.mark else plan.price - plan.mark) // NOTIONAL_SCALE
     return plan.amount, plan.price, profit, plan.full_close
 
@@ -427,7 +421,9 @@ def _auction_discount(p0: uint256, p1: uint256, elapsed: uint256) -> uint256:
 
 @internal
 @view
-def _plan(owner: address, market: uint256, size: uint256, elapsed: uint256) -> Plan:
+def _plan(
+    owner: address, market: uint256, size: uint256, config: IMarginVault.MarketParams, flagged: uint256
+) -> Plan:
     """
     @dev How much to close, at which price, with which penalty and keeper fee:
          - dust (position notional < min_liquidation_notional): the whole position, whatever
@@ -440,7 +436,6 @@ def _plan(owner: address, market: uint256, size: uint256, elapsed: uint256) -> P
          the account is then flat or bankrupt (never at the expense of the guard).
     """
     assert size > 0, "engine: zero size"
-    config: IMarginVault.MarketParams = staticcall vault.market(market)
     before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, config.segment)
     assert before.mm > 0 and before.equity < convert(before.mm, int256), "engine: account healthy"
     position: int256 = 0
@@ -469,6 +464,10 @@ def _plan(owner: address, market: uint256, size: uint256, elapsed: uint256) -> P
         full_close and before.notional == (held * mark + NOTIONAL_SCALE - 1) // NOTIONAL_SCALE
     )
 
+    # an account not flagged yet is flagged by this call: it starts at the start discount
+    elapsed: uint256 = 0
+    if flagged != 0:
+        elapsed = block.timestamp - flagged
     discount: uint256 = self._auction_discount(p0, p1, elapsed)
     penalty_rate: uint256 = p1 & MASK_64
     if guard:
