@@ -16,13 +16,15 @@ PY_STAMP := $(VENV)/.installed
 SOURCES_STAMP := .build/.sources
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help install test test-fast bench demo deploy fuzz clean
+.PHONY: help install test bench demo deploy fuzz anvil keeper clean
 
 help:
 	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
 	@echo "make test   - install (first run only) and run the whole test suite on Anvil"
 	@echo "make bench  - gas of every hot path -> reports/gas.json"
 	@echo "make fuzz   - overnight stateful soak (FUZZ_STEPS=1000000 FUZZ_WORKERS=2)"
+	@echo "make anvil  - standalone Anvil on :8545 for bots (then make deploy / make keeper)"
+	@echo "make keeper - the silverback keeper bot against deployments/local.json"
 
 install: $(PY_STAMP) $(NODE_STAMP) $(SOURCES_STAMP)
 
@@ -62,6 +64,17 @@ FUZZ_WORKERS ?= 2
 FUZZ_STEPS ?= 1000000
 fuzz: install
 	$(ENV_PATH) $(BIN)/python tests/fuzz/soak.py --workers $(FUZZ_WORKERS) --steps $(FUZZ_STEPS) $(FUZZ_ARGS)
+
+# A standalone chain for bots: ape's local:node expects chain id 1337, and silverback
+# needs blocks to keep coming, hence a 1 s block time.
+anvil: install
+	$(ENV_PATH) anvil --port 8545 --chain-id 1337 --block-time 1
+
+# The silverback keeper bot against `make anvil` + `make deploy DEPLOY_ARGS="--network ethereum:local:node"`.
+KEEPER_SIGNER ?= TEST::3
+keeper: install
+	$(ENV_PATH) SILVERBACK_SIGNER_ALIAS=$(KEEPER_SIGNER) BACKSTOP_DEPLOYMENT=deployments/local.json \
+		$(BIN)/silverback run bots.keeper:bot --network ethereum:local:node
 
 clean:
 	rm -rf $(VENV) node_modules .build

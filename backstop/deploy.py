@@ -73,6 +73,36 @@ class System:
         Path(path).write_text(json.dumps(self.addresses(), indent=2) + "\n")
 
 
+def load_system(path: str | Path) -> System:
+    """The System recorded by `System.save` (e.g. deployments/<network>.json), for bots and
+    scripts that join an existing deployment."""
+    raw = json.loads(Path(path).read_text())
+    segment_names = {segment_id: label for label, segment_id in raw["segments"].items()}
+    markets = {
+        label: Market(
+            id=m["id"],
+            label=label,
+            segment=m["segment"],
+            spec=MarketSpec(label, segment_names[m["segment"]], feed=m["feed"]),
+            feed=project.MockAggregator.at(m["feed"]) if is_local_network() else m["feed"],
+        )
+        for label, m in raw["markets"].items()
+    }
+    return System(
+        token=project.MockERC20.at(raw["token"]) if is_local_network() else _erc20_at(raw["token"]),
+        vault=project.MarginVault.at(raw["vault"]),
+        oracle=project.OracleAdapter.at(raw["oracle"]),
+        engine=project.LiquidationEngine.at(raw["engine"]),
+        pools={label: project.InsurancePool.at(a) for label, a in raw["pools"].items()},
+        backstop=project.BackstopPool.at(raw["backstop"]),
+        timelock=project.Timelock.at(raw["timelock"]),
+        segments=raw["segments"],
+        markets=markets,
+        treasury=raw["treasury"],
+        local=is_local_network(),
+    )
+
+
 def is_local_network() -> bool:
     return networks.provider.network.name in ("local", "anvil")
 

@@ -286,3 +286,20 @@ def liquidate_all(
                 closed = int(logs[0].size) if logs else 0
                 report.actions.append(Action("liquidate", owner, market_id, size=closed, receipt=receipt))
     return report
+
+
+# ---------------------------------------------------------------- account discovery
+
+
+def depositors(system: System, start_block: int = 0, stop_block: int | None = None) -> dict[int, set[str]]:
+    """{segment: owners} of the accounts that deposited in blocks [start_block, stop_block)
+    (stop exclusive, like `range`; default: up to the head), from the vault's Deposit
+    events: the accounts a keeper has to watch."""
+    stop = chain.blocks.head.number + 1 if stop_block is None else stop_block
+    found: dict[int, set[str]] = {}
+    if stop <= start_block:
+        return found
+    for log in system.vault.Deposit.range(start_block, stop):
+        found.setdefault(int(log.segment), set()).add(str(log.owner))
+    return found
+

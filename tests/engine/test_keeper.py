@@ -1,9 +1,10 @@
-"""backstop/keeper.py: scan, auction_quote, adl_candidates, liquidate_all."""
+"""backstop/keeper.py: scan, auction_quote, adl_candidates, liquidate_all, depositors; load_system."""
 
 import pytest
 
 from backstop import keeper as kp
 from backstop.actors import trade
+from backstop.deploy import load_system
 from backstop.units import wad
 
 
@@ -104,3 +105,18 @@ def test_liquidate_all_liquidates_and_falls_back_to_deleverage(crowd, system, ke
     everyone = list(accounts[:10])
     crowd.positions_sum_to_zero(everyone, eth.id)
     crowd.conservation(everyone)
+
+
+def test_depositors_lists_every_account_that_deposited(funded, system, maker, trader, majors, alts):
+    found = kp.depositors(system)
+    assert {maker.address, trader.address} <= found[majors]
+    assert {maker.address, trader.address} <= found[alts]
+
+
+def test_load_system_joins_a_saved_deployment(system, tmp_path, maker, eth):
+    path = tmp_path / "local.json"
+    system.save(path)
+    joined = load_system(path)
+    assert joined.addresses() == system.addresses()
+    assert joined.vault.position(maker, eth.id) == system.vault.position(maker, eth.id)
+    assert joined.markets["ETH-PERP"].feed.address == system.markets["ETH-PERP"].feed.address
