@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from eip712.messages import EIP712Message
+from eth_account.messages import _hash_eip191_message
 from eth_pydantic_types import abi
 
 EIP712_NAME = "Backstop"
@@ -82,11 +83,5 @@ def sign_order(account, order: Order) -> SignedOrder:
 
 
 def order_digest(order: Order) -> bytes:
-    """The EIP-712 digest (what `vault.order_hash` returns)."""
-    return bytes(order.signable_message.hash if hasattr(order.signable_message, "hash") else _digest(order))
-
-
-def _digest(order: Order) -> bytes:
-    from eth_account.messages import _hash_eip191_message
-
-    return _hash_eip191_message(order.signable_message)
+    """The EIP-712 digest (what `vault.order_hash` returns and the maker signs)."""
+    return bytes(_hash_eip191_message(order.signable_message))

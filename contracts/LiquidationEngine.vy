@@ -306,12 +306,14 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     amount: uint256 = min(size, min(convert(abs(position), uint256), convert(abs(opposite), uint256)))
     # Spread the uncovered loss over the account's whole notional: once every position is
     # closed this way, the remaining deficit equals what the pools can still pay.
-    haircut: uint256 = min((loss * WAD + before.notional - 1) // before.notional, WAD)
+    haircut: uint256 = (loss * WAD + before.notional - 1) // before.notional
     price: uint256 = 0
     if position > 0:
+        # no cap: after a collapse the bankruptcy price of a long can be many times the mark
         price = (mark * (WAD + haircut) + WAD - 1) // WAD
     else:
-        price = mark * (WAD - haircut) // WAD
+        # a short's loss is below its notional at mark, so this cap only guards the math
+        price = mark * (WAD - min(haircut, WAD)) // WAD
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
         owner, counterparty, market, amount, price, 0, 0, False, mark
     )

@@ -253,3 +253,24 @@ def test_two_keepers_race_full_close_second_reverts(short_eth, system, kit, engi
     assert system.vault.position(keeper2, eth.id)[0] == 0
     kit.positions_sum_to_zero(everyone, eth.id)
     kit.conservation(everyone)
+
+
+def test_regression_deleverage_after_collapse_socializes_whole_deficit(long_eth, system, kit, engine, trader, maker, keeper, eth, majors, everyone):
+    """Regression (found by the fuzzer): the ADL haircut was capped at 100% of the mark, so
+    after a collapse where a long's deficit exceeds its notional at mark (ETH 3,000 -> 200:
+    deficit 24,000 on 2,000 of notional) the bankruptcy price was out of reach and part of
+    the deficit stayed unpaid with empty pools. A long's bankruptcy price may be many times
+    the mark: the counterparty short gives back the profit it made on the collapse."""
+    kit.eth(200)
+    deficit = -_equity(kit, trader, majors)
+    assert deficit > int(kit.health(trader, majors).notional)  # loss beyond the notional at mark
+    winner_before = _equity(kit, maker, majors)
+    receipt = engine.deleverage(trader, eth.id, maker, wad(10), sender=keeper)
+    (ev,) = kit.events(receipt, engine.Deleveraged)
+    assert ev.price > 2 * ev.mark
+    assert 0 <= ev.socialized_loss - deficit <= ROUNDING
+    assert 0 <= (winner_before - _equity(kit, maker, majors)) - deficit <= ROUNDING
+    assert system.vault.position(trader, eth.id)[0] == 0
+    assert -ROUNDING <= int(system.vault.collateral(trader, majors)) <= ROUNDING
+    kit.positions_sum_to_zero(everyone, eth.id)
+    kit.conservation(everyone)

@@ -11,7 +11,7 @@ invariant (mirror of collateral/positions/fees/pool assets to the wei + DESIGN.m
 Reverting transactions are part of the sequences; invariants must hold after them too.
 
 Budget (see the report in the test's output):
-  ci   (default)          FUZZ_CI_EXAMPLES x FUZZ_CI_STEPS   (60 x 100 = 6,000 steps)
+  ci   (default)          FUZZ_CI_EXAMPLES x FUZZ_CI_STEPS   (70 x 100, >= 5,000 steps asserted)
   soak (HYPOTHESIS_PROFILE=soak) FUZZ_EXAMPLES x FUZZ_STEPS_PER_EXAMPLE, or a total FUZZ_STEPS
        (examples = ceil(FUZZ_STEPS / steps per example)); run N workers with tests/fuzz/soak.py.
 """
@@ -27,8 +27,9 @@ from ape import chain
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from backstop.model import MAX_UINT, Reader, Tracker, _addr
-from fastpath import ORDER_TYPE, OrderSigner, Sender
+from backstop.model import (MAX_UINT, T_BADDEBT, T_COVER, T_DRAW, T_LIQUIDATED, Reader, RpcError, Tracker, _addr,
+                            _u, parse_logs, topic)
+from fastpath import ORDER_TYPE, OrderSigner, Sender, calldata
 
 pytestmark = pytest.mark.fuzz
 
@@ -40,6 +41,13 @@ MAX_EXPIRY = 2**64
 # test_regressions.py::test_regression_full_close_lowers_margin_ratio).
 KNOWN = set(filter(None, os.environ.get("FUZZ_KNOWN", "").split(",")))
 
+# loss-waterfall events counted in the summary (the engine's Deleveraged has 9 fields)
+T_DELEVERAGED9 = topic("Deleveraged(address,address,uint256,uint256,uint256,uint256,uint256,address,uint256)")
+T_SETTLED = topic("BadDebtSettled(address,uint256,uint256)")
+
+
+CI_EXAMPLES, CI_STEPS = 70, 100  # examples end early now and then: ~93 steps each on average
+
 
 def budget() -> tuple[int, int]:
     """(examples, steps per example) for the active hypothesis profile."""
@@ -50,7 +58,7 @@ def budget() -> tuple[int, int]:
             # generous: examples end early when they run out of data; the step budget stops the run
             return math.ceil(1.5 * int(os.environ["FUZZ_STEPS"]) / steps) + 1, steps
         return int(os.environ.get("FUZZ_EXAMPLES", profile.max_examples)), steps
-    return int(os.environ.get("FUZZ_CI_EXAMPLES", "65")), int(os.environ.get("FUZZ_CI_STEPS", "100"))
+    return int(os.environ.get("FUZZ_CI_EXAMPLES", CI_EXAMPLES)), int(os.environ.get("FUZZ_CI_STEPS", CI_STEPS))
 
 
 class Ctx:
@@ -78,7 +86,9 @@ class Ctx:
         self.signer = OrderSigner(chain.chain_id, self.vault, keys)
         self.reader = Reader(rpc, system, self.actors, pool_holders=self.pool_holders)
         self.tracker = Tracker(self.reader, known=KNOWN)
-        self.stats = {"examples": 0, "steps": 0, "txs": 0, "reverted": 0, "checks": 0, "rules": {}, "tx_kinds": {}}
+        self.stats = {"examples": 0, "steps": 0, "txs": 0, "reverted": 0, "checks": 0, "sub_checks": 0,
+                      "rules": {}, "tx_kinds": {}, "events": {},
+                      "outcomes": {}}
         self.published_at = 0
         self.step_budget: int | None = None
 
@@ -140,6 +150,14 @@ class BackstopMachine(RuleBasedStateMachine):
         c = self.ctx
         txs, self.txs = self.txs, []
         errors = c.tracker.step(txs)
+        self._debug(txs)
+        c.stats["checks"] += 1
+        self._record(txs)
+        assert not errors, "invariant broken after " + ", ".join(t.kind + ("" if t.ok else "(reverted)") for t in txs) + ":\n  " + "\n  ".join(errors)
+
+    def _debug(self, txs):
+        """FUZZ_DEBUG=kind,kind: print why transactions of these kinds reverted (replayed)."""
+        c = self.ctx
         if os.environ.get("FUZZ_DEBUG"):
             for t in txs:
                 if not t.ok and t.kind in os.environ["FUZZ_DEBUG"].split(","):
@@ -151,13 +169,55 @@ class BackstopMachine(RuleBasedStateMachine):
                     except Exception as exc:  # noqa: BLE001
                         reason = str(exc)[:160]
                     print(f"[debug] {t.kind} reverted: {reason}")
-        c.stats["checks"] += 1
-        c.stats["txs"] += len(txs)
-        c.stats["reverted"] += sum(not t.ok for t in txs)
+
+    def _record(self, txs):
+        """Transaction and loss-waterfall event counts of checked transactions."""
+        c = self.ctx
+        stats, ev = c.stats, c.stats["events"]
+        stats["txs"] += len(txs)
+        stats["reverted"] += sum(not t.ok for t in txs)
         for t in txs:
             key = t.kind if t.ok else t.kind + "!"
-            c.stats["tx_kinds"][key] = c.stats["tx_kinds"].get(key, 0) + 1
-        assert not errors, "invariant broken after " + ", ".join(t.kind + ("" if t.ok else "(reverted)") for t in txs) + ":\n  " + "\n  ".join(errors)
+            stats["tx_kinds"][key] = stats["tx_kinds"].get(key, 0) + 1
+            if not t.ok:
+                continue
+            for lg in parse_logs(t.receipt):
+                t0, names = lg.topics[0], []
+                if t0 == T_COVER and lg.address in c.pools:
+                    names = ["Cover"] + (["Cover.by_backstop"] if _u(lg.word(2)) else []) + \
+                            (["Cover.unpaid"] if _u(lg.word(3)) else [])
+                elif t0 == T_DRAW and lg.address == c.pools[-1]:
+                    names = ["Draw"] + (["Draw.paid"] if _u(lg.word(1)) else []) + \
+                            (["Draw.capped"] if _u(lg.word(1)) < _u(lg.word(0)) else [])
+                elif t0 == T_DELEVERAGED9 and lg.address == c.engine:
+                    names = ["Deleveraged"] + (["Deleveraged.socialized"] if _u(lg.word(3)) else [])
+                elif t0 == T_BADDEBT and lg.address == c.vault:
+                    names = ["BadDebtCovered"] + (["BadDebtCovered.unpaid"] if _u(lg.word(2)) else [])
+                elif t0 == T_SETTLED and lg.address == c.engine:
+                    names = ["BadDebtSettled"] + (["BadDebtSettled.unpaid"] if _u(lg.word(0)) else [])
+                elif t0 == T_LIQUIDATED and lg.address == c.engine:
+                    names = ["Liquidated"]
+                for n in names:
+                    ev[n] = ev.get(n, 0) + 1
+
+    def _substep(self):
+        """Check the transactions sent so far inside a multi-transaction rule (an extra
+        invariant check: later transactions of the rule then start from a checked state)."""
+        if not self.txs:
+            return
+        c = self.ctx
+        txs, self.txs = self.txs, []
+        errors = c.tracker.step(txs)
+        self._debug(txs)
+        c.stats["sub_checks"] += 1
+        self._record(txs)
+        assert not errors, "invariant broken after " + ", ".join(t.kind + ("" if t.ok else "(reverted)") for t in txs) + \
+            " (inside a waterfall rule):\n  " + "\n  ".join(errors)
+
+    def _calls(self, calls):
+        """eth_call (to, signature, *args) at latest in one batch: ints (None if reverted)."""
+        res = self.ctx.rpc.batch([("eth_call", [{"to": to, "data": calldata(sig, *args)}, "latest"]) for to, sig, *args in calls])
+        return [None if isinstance(r, RpcError) else int(r[:66], 16) for r in res]
 
     def _count(self, name):
         stats = self.ctx.stats
@@ -482,8 +542,12 @@ class BackstopMachine(RuleBasedStateMachine):
             return
         self._count("settle_bad_debt")
         c = self.ctx
-        negative = [(a, s) for (a, s), v in self.state.coll.items() if v < 0]
-        owner, s = self._pick(negative, who, [(a, c.segments[seg]) for a in c.traders])
+        st_ = self.state
+        negative = [(a, s) for (a, s), v in st_.coll.items() if v < 0]
+        # flat accounts with bad debt first (what settle_bad_debt is for), then any negative one
+        flat = [(a, s) for (a, s) in negative if st_.health.get((a, s), (0, 0, 0, 0, 0))[3] == 0
+                and not self._open(a, s)]
+        owner, s = self._pick(flat or negative, who, [(a, c.segments[seg]) for a in c.traders])
         self.txs.append(c.send("settle", c.keepers[keeper], c.engine, "settle_bad_debt(address,uint256)", owner, s))
 
     @rule(keeper=st.integers(0, 1), who=st.integers(0, 6), seg=st.integers(0, 1))
@@ -504,6 +568,153 @@ class BackstopMachine(RuleBasedStateMachine):
         self._count("sweep_fees")
         c = self.ctx
         self.txs.append(c.send("sweep", c.roles["keeper"], c.vault, "sweep_fees(uint256)", c.segments[seg]))
+
+    # ------------------------------------------------------------ loss waterfall
+
+    def _outcome(self, depth, what):
+        key = f"{depth}:{what}"
+        self.ctx.stats["outcomes"][key] = self.ctx.stats["outcomes"].get(key, 0) + 1
+
+    def _best_counterparties(self, owner, market_id):
+        """Opposite positions ranked by engine.adl_score (best first; only profitable ones)."""
+        c, st_ = self.ctx, self.state
+        held = st_.pos[(owner, market_id)][0]
+        opposite = [a for a in c.traders if a != owner and st_.pos[(a, market_id)][0] * held < 0]
+        if not opposite:
+            return []
+        scores = self._calls([(c.engine, "adl_score(address,uint256)", a, market_id) for a in opposite])
+        ranked = sorted(((sc, a) for sc, a in zip(scores, opposite) if sc), key=lambda x: -x[0])
+        return [a for _, a in ranked]
+
+    def _deleverage_all(self, keeper, owner, market_id, rounds=3):
+        """ADL: close owner's position against the best-ranked counterparties, one per transaction."""
+        c = self.ctx
+        for _ in range(rounds):
+            held = self.state.pos[(owner, market_id)][0]
+            if held == 0:
+                return
+            ranked = self._best_counterparties(owner, market_id)
+            if not ranked:
+                return
+            tx = c.send("deleverage", c.keepers[keeper], c.engine, "deleverage(address,uint256,address,uint256)",
+                        owner, market_id, ranked[0], abs(held))
+            self.txs.append(tx)
+            self._substep()
+            if not tx.ok:
+                return
+
+    def _drain(self, pool):
+        """The LP redeems all its shares of a pool after the cooldown (leaves it (nearly) empty)."""
+        c = self.ctx
+        before = self.ctx.stats["rules"].get("redeem_on_time", 0)
+        self.redeem_on_time(0, pool, "open", 10**6)
+        c.stats["rules"]["redeem_on_time"] = before
+        c.stats["steps"] -= 1
+        self._substep()
+
+    @rule(who=st.sampled_from([1, 2, 2, 3, 4]), market=st.integers(0, 2), buy=st.booleans(),
+          cap=st.sampled_from([20_000, 60_000, 150_000, 400_000, 1_000_000]),
+          depth=st.sampled_from(["pool", "backstop", "adl", "adl", "auction"]), frac=st.integers(1, 99),
+          drain=st.sampled_from([None, None, None, None, 0, 1, 2]), keeper=st.integers(0, 1))
+    def waterfall(self, who, market, buy, cap, depth, frac, drain, keeper, name="waterfall"):
+        """A leveraged trader against a well-funded counterparty, a price gap through the bankruptcy
+        price aimed at one layer of the loss waterfall (segment pool, backstop draw within its cap,
+        ADL beyond both, or an auction that nobody takes), then the keepers: liquidate, and
+        deleverage against the best adl_score counterparty when the engine asks for it."""
+        if self.done:
+            return
+        self._count(name)
+        c = self.ctx
+        m = c.markets[market]
+        seg, mid = m.segment, m.id
+        owner = c.traders[who]
+        counterparty = c.traders[0] if who == 3 else c.traders[3]
+        if drain is not None:
+            self._drain(drain)
+        self.txs += [self._publish(x) for x in self.price]  # fresh feeds (no stale / garbage answer)
+        self._substep()
+        # 1. open: up to 95% of the IM room, at most `cap` quote notional
+        st_ = self.state
+        h = st_.health.get((owner, seg))
+        if h is None or seg in st_.stale:
+            return self._outcome(depth, "stale")
+        mark = self._mark(mid)
+        room = (min(h[0], h[1]) - h[2]) * 10 * 95 // 100
+        notional = min(room, cap * c.unit)
+        size = notional * (WAD // c.unit) * WAD // mark
+        if size > 0:
+            self.nonce += 1
+            order = (counterparty, mid, -size if buy else size, mark, self.nonce + 10**9 * c.stats["examples"], MAX_EXPIRY, False)
+            self.txs.append(c.send("fill", owner, c.vault, f"fill({ORDER_TYPE},bytes,uint256)", order, c.signer.sign(order), size))
+            self._substep()
+        st_ = self.state
+        held = st_.pos[(owner, mid)][0]
+        if held == 0 or seg in st_.stale:
+            return self._outcome(depth, "no_position")
+        # 2. gap the price: equity(P) = E + held (P - mark) / NOTIONAL_SCALE lands at -deficit
+        _, equity, _, mm, _ = st_.health[(owner, seg)]
+        pool_cap, draw_cap = self._calls([(c.seg_pool[seg], "cover_capacity()"), (c.pools[-1], "draw_capacity(uint256)", seg)])
+        pool_cap, draw_cap = pool_cap or 0, draw_cap or 0
+        if depth == "pool":
+            target = -(max(pool_cap, 10 * c.unit) * frac // 100)
+        elif depth == "backstop":
+            target = -(pool_cap + max(draw_cap, 10 * c.unit) * frac // 100)
+        elif depth == "adl":
+            target = -((pool_cap + draw_cap) * (100 + frac) // 100 + 100 * c.unit)
+        else:  # auction: liquidatable, still solvent
+            target = mm * frac // 200
+        scale = WAD * WAD // c.unit
+        price = mark + (target - equity) * scale // held
+        price = min(max(price, mark // 50, 10**15), mark * 20)
+        self.price[mid] = price
+        self.txs.append(self._publish(mid))
+        self._substep()
+        st_ = self.state
+        if seg in st_.stale or st_.pos[(owner, mid)][0] == 0:
+            return self._outcome(depth, "gap_failed")
+        _, equity, _, mm, _ = st_.health[(owner, seg)]
+        if mm == 0 or equity >= mm:
+            return self._outcome(depth, "healthy")
+        # 3. keepers
+        if depth == "auction":
+            self.txs.append(c.send("flag", c.keepers[keeper], c.engine, "flag(address,uint256)", owner, seg,
+                                   owner=owner, segment=seg))
+            self._substep()
+            self._time_travel(601 + frac * 3)  # past the 600 s auction: nobody took the position
+            self.txs += [self._publish(x) for x in self.price]
+            self._substep()
+            self._deleverage_all(keeper, owner, mid)
+            self._outcome(depth, "adl_closed" if self.state.pos[(owner, mid)][0] == 0 else "adl_open")
+        else:
+            held = abs(st_.pos[(owner, mid)][0])
+            self.txs.append(c.send("liquidate", c.keepers[keeper], c.engine, "liquidate(address,uint256,uint256)",
+                                   owner, mid, held, owner=owner, segment=seg))
+            self._substep()
+            if self.state.pos[(owner, mid)][0] == 0:
+                self._outcome(depth, "liquidated")
+            else:
+                # reverted ("deficit exceeds cover, deleverage", or the keeper lacked margin): ADL
+                self._deleverage_all(1 - keeper, owner, mid)
+                self._outcome(depth, "adl_closed" if self.state.pos[(owner, mid)][0] == 0 else "adl_open")
+        # 4. a flat account left with bad debt: the keeper retries the cover
+        st_ = self.state
+        if st_.coll.get((owner, seg), 0) < 0 and not self._open(owner, seg):
+            self.txs.append(c.send("settle", c.keepers[keeper], c.engine, "settle_bad_debt(address,uint256)", owner, seg))
+
+    # a second entry point (hypothesis picks rules uniformly): the deep end, with drained pools more often
+    @rule(who=st.sampled_from([2, 3]), market=st.integers(0, 2), buy=st.booleans(),
+          cap=st.sampled_from([150_000, 400_000, 1_000_000]), depth=st.sampled_from(["backstop", "adl", "auction"]),
+          frac=st.integers(1, 99), drain=st.sampled_from([None, 0, 1, 2]), keeper=st.integers(0, 1))
+    def waterfall_deep(self, who, market, buy, cap, depth, frac, drain, keeper):
+        self.waterfall(who, market, buy, cap, depth, frac, drain, keeper, "waterfall_deep")
+
+    @rule(pool=st.integers(0, 2))
+    def drain_pool(self, pool):
+        """The LP leaves a pool (redeem after the cooldown): later bankruptcies need the backstop or ADL."""
+        if self.done:
+            return
+        self._count("drain_pool")
+        self._drain(pool)
 
     # ------------------------------------------------------------ pools
 
@@ -566,7 +777,11 @@ class BackstopMachine(RuleBasedStateMachine):
         c.tracker.donate(c.pools[pool], amount)  # a transfer of a funded wallet never reverts
 
 
-def test_stateful_fuzz(system, rpc, deployer, maker, trader, keeper, lp, attacker, treasury, other, keeper2, whale, accounts):
+MIN_CI_STEPS = 5_000  # issue 6: the ci profile inside make test runs at least this many steps
+
+
+def test_stateful_fuzz(system, rpc, deployer, maker, trader, keeper, lp, attacker, treasury, other, keeper2, whale,
+                       accounts, request):
     roles = dict(deployer=deployer, maker=maker, trader=trader, keeper=keeper, lp=lp, attacker=attacker,
                  treasury=treasury, other=other, keeper2=keeper2, whale=whale)
     keys = {a.address: bytes.fromhex(a.private_key[2:] if a.private_key.startswith("0x") else a.private_key)
@@ -588,10 +803,23 @@ def test_stateful_fuzz(system, rpc, deployer, maker, trader, keeper, lp, attacke
         elapsed = time.perf_counter() - t0
         s = ctx.stats
         rate = s["steps"] / elapsed if elapsed else 0
-        print(f"\n[fuzz] profile={os.environ.get('HYPOTHESIS_PROFILE', 'ci')} examples={s['examples']} "
-              f"steps={s['steps']} txs={s['txs']} reverted={s['reverted']} invariant_checks={s['checks']} "
-              f"elapsed={elapsed:.1f}s steps/s={rate:.1f} rpc_round_trips={rpc.calls}")
+        summary = (
+            f"[fuzz] profile={os.environ.get('HYPOTHESIS_PROFILE', 'ci')} examples={s['examples']} "
+            f"steps={s['steps']} txs={s['txs']} reverted={s['reverted']} invariant_checks={s['checks']} "
+            f"elapsed={elapsed:.1f}s steps/s={rate:.1f} rpc_round_trips={rpc.calls}"
+        )
+        print("\n" + summary)
+        # also past pytest's capture, so CI logs show steps and steps/s
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("\n" + summary)
         print("[fuzz] rules: " + ", ".join(f"{k}={v}" for k, v in sorted(s["rules"].items())))
+        print("[fuzz] waterfall: " + ", ".join(f"{k}={v}" for k, v in sorted(s["events"].items()))
+              + f" (events of successful txs; sub_checks={s['sub_checks']})")
+        print("[fuzz] waterfall outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(s["outcomes"].items())))
         print("[fuzz] transactions (! = reverted): " + ", ".join(f"{k}={v}" for k, v in sorted(s["tx_kinds"].items())))
         if ctx.tracker.tolerated:
             print(f"[fuzz] known issues tolerated: {ctx.tracker.tolerated}")
+    assert s["checks"] >= s["steps"], "an invariant check must follow every step"
+    if budget() == (CI_EXAMPLES, CI_STEPS) and "FUZZ_STEPS" not in os.environ:
+        assert s["steps"] >= MIN_CI_STEPS, f"ci profile ran only {s['steps']} steps"
