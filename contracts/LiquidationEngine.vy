@@ -11,8 +11,11 @@
         `auction_max_discount` over `auction_duration` since the account was flagged.
         Loss waterfall: account collateral -> segment pool -> backstop -> auto-deleveraging
         (ADL) of profitable opposite positions; every step emits an event.
-@dev Partial liquidations never lower the account's equity/MM ratio: the discount is capped
-     at equity x mm_ratio / MM - penalty (see DESIGN.md, "Keeper economics").
+@dev Keeper economics (docs/liquidation.md): a call that leaves the account open never lowers
+     its equity/MM ratio beyond the keeper fee floor (the discount is capped at equity x
+     mm_ratio / MM and the pool's penalty yields first); the account's own equity pays the
+     discount, the penalty and the fee, so a solvent account never becomes bad debt; a
+     bankrupt account pays the keeper the fee floor only, so waiting into bankruptcy never pays.
 """
 
 from interfaces import IMarginVault
@@ -42,6 +45,12 @@ MASK_64: constant(uint256) = 2**64 - 1
 MASK_80: constant(uint256) = 2**80 - 1
 # safety margin on the ratio-preserving discount cap, against rounding (1 bp)
 RATIO_BUFFER: constant(uint256) = 10**14
+# quote units of slack for the rounding of realized against marked PnL (each side rounds once)
+_ROUNDING_SLACK: constant(uint256) = 2
+# a flag older than this many auction durations since it was last seen is a past episode
+_EPISODE_GAP_DURATIONS: constant(uint256) = 2
+# how long withdrawals from a segment stay gated after a deficit the pools cannot pay was seen
+WITHDRAWAL_GATE: public(constant(uint256)) = 3_600
 
 
 # ---------------------------------------------------------------- types
@@ -68,6 +77,7 @@ struct Plan:
     keeper_fee: uint256  # quote units, top-up to the keeper fee floor
     full_close: bool  # the whole position is closed
     guard: bool  # the account keeps positions and positive equity: its equity/MM must not fall
+    elapsed: uint256  # seconds into the auction (0 for an account this call flags)
 
 
 # ---------------------------------------------------------------- storage
@@ -82,8 +92,9 @@ oracle: public(immutable(IOracleAdapter))
 _params0: uint256
 _params1: uint256
 
-# (owner, segment) => timestamp the account was flagged liquidatable (0 = not flagged)
-flagged_at: public(HashMap[address, HashMap[uint256, uint256]])
+# (owner, segment) => started (low 64) | last seen liquidatable (next 64) of the current
+# liquidatable episode; see _episode
+_flags: HashMap[address, HashMap[uint256, uint256]]
 
 
 # ---------------------------------------------------------------- events
@@ -184,16 +195,21 @@ def unpause():
 @external
 def flag(owner: address, segment: uint256):
     """
-    @notice Start the auction clock of an account that is liquidatable now.
+    @notice Start the auction clock of an account that is liquidatable now. Also gates the
+            segment's withdrawals if the account's deficit exceeds what the pools can pay.
     @param owner The account owner.
     @param segment The account's segment.
     """
-    pausable._require_not_paused()
+    self._check_live()
     health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
     assert health.mm > 0 and health.equity < convert(health.mm, int256), "engine: account healthy"
-    assert self.flagged_at[owner][segment] == 0, "engine: already flagged"
-    self.flagged_at[owner][segment] = block.timestamp
-    log Flagged(owner=owner, segment=segment, flagged_by=msg.sender)
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, segment)
+    assert started == 0, "engine: already flagged"
+    self._start_episode(owner, segment)
+    if self._uncovered_loss(health, segment) > 0:
+        self._gate(segment)
 
 
 @external
@@ -201,8 +217,10 @@ def unflag(owner: address, segment: uint256):
     """
     @notice Clear the auction clock of an account that has recovered (equity >= MM), so
             that a later flag starts the auction anew.
+    @param owner The account owner.
+    @param segment The account's segment.
     """
-    assert self.flagged_at[owner][segment] != 0, "engine: not flagged"
+    assert self._flags[owner][segment] != 0, "engine: not flagged"
     health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
     assert health.equity >= convert(health.mm, int256), "engine: still liquidatable"
     self._clear_flag(owner, segment)
@@ -213,20 +231,26 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     """
     @notice Take over up to `size` of owner's position in `market` at the auction price.
             The caller must have a margin account in the market's segment and meet IM after.
+            A bankrupt account is closed too when the pools cannot pay all of its deficit:
+            they pay what they can and the rest is left to `deleverage` (no dead end).
     @param owner The liquidatable account's owner.
     @param market The market of the position.
     @param size Maximum base size to take over (18 decimals).
     @return uint256 The base size actually closed.
     """
-    pausable._require_not_paused()
+    self._check_live()
     assert owner != msg.sender, "engine: self-liquidation"
     config: IMarginVault.MarketParams = staticcall vault.market(market)
     segment: uint256 = config.segment
-    started: uint256 = self.flagged_at[owner][segment]
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, segment)
     plan: Plan = self._plan(owner, market, size, config, started)
     if started == 0:
-        self.flagged_at[owner][segment] = block.timestamp
-        log Flagged(owner=owner, segment=segment, flagged_by=msg.sender)
+        self._start_episode(owner, segment)
+    elif block.timestamp > seen + ((self._params1 >> 64) & MASK_32):
+        # keep a long episode current (written at most once per auction duration)
+        self._flags[owner][segment] = started | (block.timestamp << 64)
 
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
         owner, msg.sender, market, plan.amount, plan.price, plan.penalty, plan.keeper_fee, True, plan.mark
@@ -234,13 +258,14 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     if after.mm == 0:
         self._clear_flag(owner, segment)
         if after.collateral < 0:
-            unpaid: uint256 = extcall vault.cover_bad_debt(owner, segment)
-            assert unpaid == 0, "engine: deficit exceeds cover, deleverage"
-            log BadDebtSettled(owner=owner, segment=segment, unpaid=0)
+            self._settle(owner, segment)
     else:
         if plan.guard:
-            # DESIGN.md invariant 4: after.equity / after.mm >= before.equity / before.mm
-            assert after.equity * convert(plan.before.mm, int256) >= plan.before.equity * convert(after.mm, int256), "engine: margin ratio lowered"
+            # invariant 4: after.equity / after.mm >= before.equity / before.mm, but for the
+            # keeper fee floor (never more than the floor, never below zero equity)
+            assert (after.equity + convert(plan.keeper_fee, int256)) * convert(plan.before.mm, int256) >= (
+                plan.before.equity * convert(after.mm, int256)
+            ), "engine: margin ratio lowered"
         if after.equity >= convert(after.mm, int256):
             self._clear_flag(owner, segment)
 
@@ -262,62 +287,100 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
 @external
 def deleverage(owner: address, market: uint256, counterparty: address, size: uint256) -> uint256:
     """
-    @notice Auto-deleveraging, the last step of the loss waterfall: close up to `size` of a
-            profitable opposite position of `counterparty` against owner's position at the
-            owner's bankruptcy price. Allowed only while owner's deficit exceeds what the
-            segment pool and the backstop can cover, or after the auction ended with nobody
-            taking the position. Keepers pick counterparties by uPnL x leverage (see
-            backstop/keeper.py); the engine checks side, profit and sizes.
+    @notice Auto-deleveraging, the last step of the loss waterfall. Allowed only while owner's
+            deficit exceeds what the segment pool and the backstop can still pay, or after a
+            full auction of the current liquidatable episode with nobody taking the position.
+            - owner holds a position in `market`: up to `size` of it is closed against the
+              profitable opposite position of `counterparty`, at mark moved by this piece's
+              share of the uncovered loss;
+            - owner is flat with unpaid bad debt: `counterparty`'s profitable position in
+              `market` (either side) gives up part of its profit to the deficit.
+            Either way the counterparty loses at most its unrealized profit on what is closed
+            and never more than its equity: ADL can only bring the bankrupt account to zero,
+            never push anyone else below it. Keepers rank counterparties by adl_score.
     @param owner The bankrupt (or unliquidated) account.
     @param market The market to deleverage.
-    @param counterparty The profitable opposite position's owner.
-    @param size Maximum base size to close.
-    @return uint256 The base size closed.
+    @param counterparty The owner of the profitable position that absorbs the loss.
+    @param size Maximum base size to close (ignored for a flat owner).
+    @return uint256 The base size closed (or round-tripped, for a flat owner).
     """
-    pausable._require_not_paused()
+    self._check_live()
     assert size > 0, "engine: zero size"
     assert counterparty != owner, "engine: self-deleverage"
     config: IMarginVault.MarketParams = staticcall vault.market(market)
     segment: uint256 = config.segment
     before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
-    assert before.mm > 0, "engine: no position"
+    mark: uint256 = staticcall oracle.price(market)
+    opposite: int256 = 0
+    opposite_entry: int256 = 0
+    opposite, opposite_entry = staticcall vault.position(counterparty, market)
+    profit: int256 = self._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - opposite_entry
+    assert opposite != 0 and profit > 0, "engine: counterparty not profitable"
+    theirs: IMarginVault.AccountHealth = staticcall vault.account_health(counterparty, segment)
+    score: uint256 = convert(profit, uint256) * theirs.notional // convert(max(theirs.equity, 1), uint256)
+    # what the counterparty can give without going below zero (rounding slack kept)
+    solvent: uint256 = 0
+    if theirs.equity > convert(_ROUNDING_SLACK, int256):
+        solvent = convert(theirs.equity, uint256) - _ROUNDING_SLACK
+    loss: uint256 = self._uncovered_loss(before, segment)
+    held: uint256 = convert(abs(opposite), uint256)
+
+    if before.mm == 0:
+        # flat owner: a residual deficit no position can carry any more
+        assert before.collateral < 0 and loss > 0, "engine: no unpaid deficit"
+        take: uint256 = min(min(loss, convert(profit, uint256)), solvent)
+        assert take > 0, "engine: counterparty cannot pay"
+        # the smallest piece of the counterparty's position whose profit covers `take`
+        amount: uint256 = min((held * take + convert(profit, uint256) - 1) // convert(profit, uint256), held)
+        # round trip at mark: the piece moves to the owner with `take` as the fee and back at
+        # the same price, so the counterparty realizes that piece's profit and pays `take`
+        extcall vault.transfer_position(counterparty, owner, market, amount, mark, 0, take, False, mark)
+        extcall vault.transfer_position(owner, counterparty, market, amount, mark, 0, 0, False, mark)
+        self._gate(segment)
+        log Deleveraged(
+            owner=owner,
+            counterparty=counterparty,
+            market=market,
+            size=amount,
+            price=mark,
+            mark=mark,
+            socialized_loss=take,
+            keeper=msg.sender,
+            counterparty_score=score,
+        )
+        self._settle(owner, segment)
+        return amount
+
     position: int256 = 0
     entry: int256 = 0
     position, entry = staticcall vault.position(owner, market)
     assert position != 0, "engine: no position"
-    opposite: int256 = 0
-    opposite_entry: int256 = 0
-    opposite, opposite_entry = staticcall vault.position(counterparty, market)
-    assert opposite != 0 and (opposite > 0) != (position > 0), "engine: counterparty not opposite"
-    mark: uint256 = staticcall oracle.price(market)
-    profit: int256 = self._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - opposite_entry
-    assert profit > 0, "engine: counterparty not profitable"
-    score: uint256 = self._adl_score(counterparty, segment, convert(profit, uint256))
-
-    loss: uint256 = self._uncovered_loss(before, segment)
-    started: uint256 = self.flagged_at[owner][segment]
+    assert (opposite > 0) != (position > 0), "engine: counterparty not opposite"
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, segment)
     auction_over: bool = (
         started != 0
         and block.timestamp >= started + ((self._params1 >> 64) & MASK_32)
         and before.equity < convert(before.mm, int256)
     )
     assert loss > 0 or auction_over, "engine: no unpaid deficit"
+    if loss > 0:
+        self._gate(segment)
 
-    amount: uint256 = min(size, min(convert(abs(position), uint256), convert(abs(opposite), uint256)))
-    # Spread the uncovered loss over the account's whole notional: once every position is
-    # closed this way, the remaining deficit equals what the pools can still pay.
-    haircut: uint256 = (loss * WAD + before.notional - 1) // before.notional
-    price: uint256 = 0
+    amount: uint256 = min(size, min(convert(abs(position), uint256), held))
+    piece: uint256 = amount * mark // NOTIONAL_SCALE
+    # this piece's share of the uncovered loss (spread over the account's whole notional),
+    # bounded by the counterparty's profit on the piece and by its equity
+    take: uint256 = (loss * piece + before.notional - 1) // before.notional
+    take = min(min(take, convert(profit, uint256) * amount // held), solvent)
+    step: uint256 = take * NOTIONAL_SCALE // amount
+    price: uint256 = mark - step
     if position > 0:
-        # no cap: after a collapse the bankruptcy price of a long can be many times the mark
-        price = (mark * (WAD + haircut) + WAD - 1) // WAD
-    else:
-        # a short's loss is below its notional at mark, so this cap only guards the math
-        price = mark * (WAD - min(haircut, WAD)) // WAD
+        price = mark + step
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
         owner, counterparty, market, amount, price, 0, 0, False, mark
     )
-    socialized: uint256 = amount * (price - mark if price > mark else mark - price) // NOTIONAL_SCALE
     log Deleveraged(
         owner=owner,
         counterparty=counterparty,
@@ -325,15 +388,14 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
         size=amount,
         price=price,
         mark=mark,
-        socialized_loss=socialized,
+        socialized_loss=amount * step // NOTIONAL_SCALE,
         keeper=msg.sender,
         counterparty_score=score,
     )
     if after.mm == 0:
         self._clear_flag(owner, segment)
         if after.collateral < 0:
-            unpaid: uint256 = extcall vault.cover_bad_debt(owner, segment)
-            log BadDebtSettled(owner=owner, segment=segment, unpaid=unpaid)
+            self._settle(owner, segment)
     return amount
 
 
@@ -342,15 +404,31 @@ def settle_bad_debt(owner: address, segment: uint256) -> uint256:
     """
     @notice Retry the pool cover of a flat account that still has negative collateral
             (e.g. after the pool's per-block limit or a refill of the pools).
+    @param owner The account owner.
+    @param segment The account's segment.
     @return uint256 The deficit still unpaid.
     """
     pausable._require_not_paused()
-    unpaid: uint256 = extcall vault.cover_bad_debt(owner, segment)
-    log BadDebtSettled(owner=owner, segment=segment, unpaid=unpaid)
-    return unpaid
+    return self._settle(owner, segment)
 
 
 # ---------------------------------------------------------------- views
+
+@external
+@view
+def flagged_at(owner: address, segment: uint256) -> uint256:
+    """
+    @notice When the account's current liquidatable episode started (0: none). A flag not
+            seen for two auction durations belongs to a past episode and reads as 0.
+    @param owner The account owner.
+    @param segment The account's segment.
+    @return uint256 Timestamp the auction clock started.
+    """
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, segment)
+    return started
+
 
 @external
 @view
@@ -359,6 +437,9 @@ def adl_score(owner: address, market: uint256) -> uint256:
     @notice The auto-deleveraging rank of owner's position in `market`: unrealized profit x
             account leverage (notional / equity), quote units; 0 if it is not profitable.
             Keepers deleverage the highest scores first (Hyperliquid / dYdX rule).
+    @param owner The position's owner.
+    @param market The market.
+    @return uint256 The score.
     """
     segment: uint256 = (staticcall vault.market(market)).segment
     size: int256 = 0
@@ -368,7 +449,8 @@ def adl_score(owner: address, market: uint256) -> uint256:
     profit: int256 = self._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - entry
     if size == 0 or profit <= 0:
         return 0
-    return self._adl_score(owner, segment, convert(profit, uint256))
+    health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
+    return convert(profit, uint256) * health.notional // convert(max(health.equity, 1), uint256)
 
 
 @external
@@ -376,6 +458,7 @@ def adl_score(owner: address, market: uint256) -> uint256:
 def params() -> LiquidationParams:
     """
     @notice The current liquidation parameters.
+    @return LiquidationParams The parameters.
     """
     return self._unpack_params()
 
@@ -384,10 +467,15 @@ def params() -> LiquidationParams:
 @view
 def auction_discount(owner: address, segment: uint256) -> uint256:
     """
-    @notice The Dutch-auction discount (WAD) an account would be liquidated at now
-            (before the partial-tier cap); the start discount if it is not flagged yet.
+    @notice The Dutch-auction discount (WAD) of the account's current episode now (before the
+            keeper-economics caps); the start discount if it has none.
+    @param owner The account owner.
+    @param segment The account's segment.
+    @return uint256 The discount, WAD.
     """
-    started: uint256 = self.flagged_at[owner][segment]
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, segment)
     elapsed: uint256 = 0
     if started != 0:
         elapsed = block.timestamp - started
@@ -398,17 +486,77 @@ def auction_discount(owner: address, segment: uint256) -> uint256:
 @view
 def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint256, uint256, uint256, bool):
     """
-    @notice What `liquidate(owner, market, size)` would do now:
-            (size closed, price, liquidator's discount profit at mark, full close).
-            Reverts like `liquidate` for healthy accounts.
+    @notice What `liquidate(owner, market, size)` would do now. Reverts like `liquidate` for
+            healthy accounts.
+    @param owner The account owner.
+    @param market The market.
+    @param size Maximum base size.
+    @return uint256 Size closed.
+    @return uint256 Price.
+    @return uint256 Liquidator's discount profit at mark (the keeper fee, if any, comes on top).
+    @return bool Whether the whole position is closed.
     """
     config: IMarginVault.MarketParams = staticcall vault.market(market)
-    plan: Plan = self._plan(owner, market, size, config, self.flagged_at[owner][config.segment])
-    profit: uint256 = plan.amount * (plan.mark - plan.price if plan.price < plan.mark else plan.price - plan.mark) // NOTIONAL_SCALE
-    return plan.amount, plan.price, profit, plan.full_close
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, config.segment)
+    plan: Plan = self._plan(owner, market, size, config, started)
+    return plan.amount, plan.price, self._reward(plan), plan.full_close
 
 
 # ---------------------------------------------------------------- internal
+
+@internal
+def _check_live():
+    # the vault's pause stops liquidation too (its transfer_position reverts); say so early
+    pausable._require_not_paused()
+    assert not staticcall vault.paused(), "engine: vault paused"
+
+
+@internal
+@view
+def _episode(owner: address, segment: uint256) -> (uint256, uint256):
+    """
+    @dev (started, last seen) of the account's current liquidatable episode, (0, 0) if none:
+         a flag not seen for _EPISODE_GAP_DURATIONS auction durations is a past episode (the
+         account recovered in between, or nobody acted), so a later dip starts a new auction.
+    """
+    word: uint256 = self._flags[owner][segment]
+    started: uint256 = word & MASK_64
+    seen: uint256 = word >> 64
+    if started == 0 or block.timestamp > seen + _EPISODE_GAP_DURATIONS * ((self._params1 >> 64) & MASK_32):
+        return 0, 0
+    return started, seen
+
+
+@internal
+def _start_episode(owner: address, segment: uint256):
+    self._flags[owner][segment] = block.timestamp | (block.timestamp << 64)
+    log Flagged(owner=owner, segment=segment, flagged_by=msg.sender)
+
+
+@internal
+def _settle(owner: address, segment: uint256) -> uint256:
+    unpaid: uint256 = extcall vault.cover_bad_debt(owner, segment)
+    log BadDebtSettled(owner=owner, segment=segment, unpaid=unpaid)
+    if unpaid > 0:
+        self._gate(segment)
+    return unpaid
+
+
+@internal
+def _gate(segment: uint256):
+    extcall vault.gate_withdrawals(segment, block.timestamp + WITHDRAWAL_GATE)
+
+
+@internal
+@view
+def _reward(plan: Plan) -> uint256:
+    # the liquidator's discount profit at mark
+    if plan.price < plan.mark:
+        return plan.amount * (plan.mark - plan.price) // NOTIONAL_SCALE
+    return plan.amount * (plan.price - plan.mark) // NOTIONAL_SCALE
+
 
 @internal
 @pure
@@ -432,10 +580,15 @@ def _plan(
            `size` says, so no dust is left behind;
          - equity < full_close_tier x MM: up to the whole position;
          - otherwise up to close_factor of it, or all of it if the rest would be dust.
-         While the account keeps other positions and positive equity (the guard), discount and
-         penalty are capped so that equity / MM cannot fall (invariant 4). The keeper fee
-         floor is topped up once per position, by the call that closes it, and only when
-         the account is then flat or bankrupt (never at the expense of the guard).
+         Keeper economics, in this order:
+         - bankrupt account (equity <= 0): no discount and no penalty (the pool would pay
+           them); the keeper gets the fee floor;
+         - the account stays open (the guard): discount <= equity x mm_ratio / MM (its
+           equity/MM cannot fall) and the penalty only takes what the discount leaves;
+         - the account is flat after: the discount is capped at its equity;
+         - a call that closes a whole position, or one at the end of the auction, tops the
+           keeper's reward up to the fee floor, out of the account's equity (never below 0);
+         - the penalty takes only what is left of the equity.
     """
     assert size > 0, "engine: zero size"
     before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, config.segment)
@@ -472,27 +625,38 @@ def _plan(
         elapsed = block.timestamp - flagged
     discount: uint256 = self._auction_discount(p0, p1, elapsed)
     penalty_rate: uint256 = p1 & MASK_64
-    if guard:
+    # what the account's equity can pay, less the rounding slack
+    equity: uint256 = 0
+    if before.equity > convert(_ROUNDING_SLACK, int256):
+        equity = convert(before.equity, uint256) - _ROUNDING_SLACK
+    if before.equity <= 0:
+        discount = 0
+        penalty_rate = 0
+    elif guard:
         # Closing notional n at discount d and penalty p costs n (d + p) of equity and frees
         # n x mm_ratio of MM: equity / MM does not fall iff d + p <= equity x mm_ratio / MM.
+        # The keeper's discount comes first, the pool's penalty takes what is left.
         room: uint256 = convert(before.equity, uint256) * config.mm_ratio // before.mm
         room = room - RATIO_BUFFER if room > RATIO_BUFFER else 0
-        penalty_rate = min(penalty_rate, room)
-        discount = min(discount, room - penalty_rate)
+        discount = min(discount, room)
+        penalty_rate = min(penalty_rate, room - discount)
+    else:
+        # flat after: the discount is paid out of the account's equity, never by the pool
+        discount = min(discount, equity * WAD // max(amount * mark // NOTIONAL_SCALE, 1))
     price: uint256 = self._liquidation_price(mark, discount, position > 0)
 
     reward: uint256 = amount * (mark - price if position > 0 else price - mark) // NOTIONAL_SCALE
     keeper_fee: uint256 = 0
     keeper_floor: uint256 = p1 >> 176
-    if full_close and not guard and reward < keeper_floor:
+    if reward < keeper_floor and (full_close or elapsed >= (p1 >> 64) & MASK_32):
         keeper_fee = keeper_floor - reward
-    # The penalty comes only out of equity left after the discount and the keeper fee (less
-    # 2 units for the rounding of realized vs marked PnL): it never creates bad debt that
-    # the pool would pay to itself.
+        if before.equity > 0:
+            # a solvent account pays the floor out of its own equity only (never bad debt)
+            keeper_fee = min(keeper_fee, equity - min(equity, reward))
     penalty: uint256 = amount * mark // NOTIONAL_SCALE * penalty_rate // WAD
-    remaining: int256 = before.equity - convert(reward + keeper_fee, int256) - 2
-    if remaining < convert(penalty, int256):
-        penalty = convert(max(remaining, 0), uint256)
+    # the penalty comes only out of equity left after the discount and the keeper fee: it
+    # never creates bad debt that the pool would pay to itself
+    penalty = min(penalty, equity - min(equity, reward + keeper_fee))
     return Plan(
         segment=config.segment,
         before=before,
@@ -504,6 +668,7 @@ def _plan(
         keeper_fee=keeper_fee,
         full_close=full_close,
         guard=guard,
+        elapsed=elapsed,
     )
 
 
@@ -529,6 +694,7 @@ def _uncovered_loss(health: IMarginVault.AccountHealth, segment: uint256) -> uin
     pool: address = staticcall vault.segment_pool(segment)
     capacity: uint256 = 0
     if pool != empty(address):
+        # TODO(cover_reach): ignore the per-block cover limit
         capacity = staticcall IInsurancePool(pool).max_cover()
     if deficit <= capacity:
         return 0
@@ -536,17 +702,9 @@ def _uncovered_loss(health: IMarginVault.AccountHealth, segment: uint256) -> uin
 
 
 @internal
-@view
-def _adl_score(owner: address, segment: uint256, profit: uint256) -> uint256:
-    health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
-    equity: uint256 = convert(max(health.equity, 1), uint256)
-    return profit * health.notional // equity
-
-
-@internal
 def _clear_flag(owner: address, segment: uint256):
-    if self.flagged_at[owner][segment] != 0:
-        self.flagged_at[owner][segment] = 0
+    if self._flags[owner][segment] != 0:
+        self._flags[owner][segment] = 0
         log Unflagged(owner=owner, segment=segment)
 
 

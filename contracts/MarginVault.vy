@@ -40,8 +40,15 @@ initializes: eip712
 # eip712Domain (EIP-5267) is not exported: the contract sits at the EIP-170 size limit and
 # the domain is fixed (name "Backstop", version "1", chain id, this address); `order_hash`
 # returns the digest a maker signs.
+# Only the access-control entry points governance uses are exported (the whole interface costs
+# ~500 B more): role checks, grants, revokes and renounces.
 exports: (
-    access_control.__interface__,
+    access_control.DEFAULT_ADMIN_ROLE,
+    access_control.hasRole,
+    access_control.getRoleAdmin,
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.renounceRole,
     pausable.paused,
 )
 
@@ -74,6 +81,7 @@ MASK_64: constant(uint256) = 2**64 - 1
 MASK_80: constant(uint256) = 2**80 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 MASK_128: constant(uint256) = 2**128 - 1
+MASK_192: constant(uint256) = 2**192 - 1
 CANCELLED: constant(uint256) = max_value(uint256)
 
 
@@ -140,6 +148,12 @@ _positions: HashMap[address, HashMap[uint256, uint256]]
 
 # order digest => base size filled (CANCELLED once cancelled)
 filled: public(HashMap[bytes32, uint256])
+
+# segment => quote tokens held for the segment (low 192 bits) | withdrawals gated until (high 64).
+# Per segment, exactly: cash == sum(collateral) + accrued fees and penalties - sum(entry notional),
+# so the token balance is split between segments and a withdrawal can only ever take its own
+# segment's tokens: no loss in one segment can make another segment's withdrawal fail.
+_segment_state: HashMap[uint256, uint256]
 
 
 # ---------------------------------------------------------------- events
@@ -213,6 +227,10 @@ event PositionTransferred:
     keeper_fee: uint256
     owner_realized: int256
 
+event WithdrawalsGated:
+    segment: indexed(uint256)
+    until: uint256
+
 event BadDebtCovered:
     owner: indexed(address)
     segment: indexed(uint256)
@@ -273,7 +291,7 @@ def add_market(label: String[32], segment: uint256, params: MarketParams) -> uin
     @return uint256 The new market id.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    assert segment < self.segment_count, "vault: unknown segment"
+    self._check_segment(segment)
     market: uint256 = self.market_count
     assert market < MAX_MARKETS, "vault: too many markets"
     listed: uint256 = self._segment_markets[segment]
@@ -317,7 +335,7 @@ def set_segment_pool(segment: uint256, pool: IInsurancePool):
             `segment`; it must hold the vault's quote token.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert segment < self.segment_count, "vault: unknown segment"
+    self._check_segment(segment)
     assert staticcall pool.asset() == quote.address, "vault: pool asset mismatch"
     self.segment_pool[segment] = pool
     log SegmentPoolSet(segment=segment, pool=pool.address)
@@ -363,13 +381,14 @@ def deposit(segment: uint256, amount: uint256):
     @param amount Quote token amount in its own decimals.
     """
     pausable._require_not_paused()
-    assert amount > 0, "vault: zero amount"
-    assert segment < self.segment_count, "vault: unknown segment"
+    self._check_amount(amount)
+    self._check_segment(segment)
     before: uint256 = staticcall quote.balanceOf(self)
     assert extcall quote.transferFrom(msg.sender, self, amount, default_return_value=True), "vault: transfer failed"
     assert staticcall quote.balanceOf(self) - before == amount, "vault: fee-on-transfer token"
     account: uint256 = self._accounts[msg.sender][segment]
     self._accounts[msg.sender][segment] = self._with_collateral(account, self._lo(account) + convert(amount, int256))
+    self._add_cash(segment, amount)
     log Deposit(owner=msg.sender, segment=segment, amount=amount)
 
 
@@ -383,17 +402,25 @@ def withdraw(segment: uint256, amount: uint256):
     @param amount Quote token amount in its own decimals.
     """
     pausable._require_not_paused()
-    assert amount > 0, "vault: zero amount"
-    assert segment < self.segment_count, "vault: unknown segment"
+    self._check_amount(amount)
+    self._check_segment(segment)
+    state: uint256 = self._segment_state[segment]
+    # dYdX v4's rule: while a keeper has seen a deficit the pools cannot pay, nobody in the
+    # segment withdraws (its realized profits may be what the deficit is owed from)
+    assert block.timestamp >= state >> 192, "vault: withdrawals gated"
     account: uint256 = self._accounts[msg.sender][segment]
     collateral: int256 = self._lo(account)
     assert collateral >= 0 and amount <= convert(collateral, uint256), "vault: insufficient collateral"
     account = self._with_collateral(account, collateral - convert(amount, int256))
     self._accounts[msg.sender][segment] = account
     if account >> 128 != 0:
-        health: AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0)
+        # strict: a market without a fresh price blocks the withdrawal, never values it
+        health: AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0, True)
         assert self._free_margin(health) >= 0, "vault: below initial margin"
-    assert extcall quote.transfer(msg.sender, amount, default_return_value=True), "vault: transfer failed"
+    # the segment's own tokens only: a loss elsewhere can never be paid with them
+    assert amount <= state & MASK_192, "vault: segment insolvent"
+    self._segment_state[segment] = state - amount
+    self._send(msg.sender, amount)
     log Withdraw(owner=msg.sender, segment=segment, amount=amount)
 
 
@@ -411,7 +438,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     @param amount Base size to fill, 18 decimals.
     """
     pausable._require_not_paused()
-    assert amount > 0, "vault: zero amount"
+    self._check_amount(amount)
     assert order.size != 0, "vault: zero order size"
     assert order.size != min_value(int256), "vault: bad order size"
     assert block.timestamp <= order.expiry, "vault: order expired"
@@ -449,8 +476,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     taker_fee: uint256 = (cost * ((config >> 144) & MASK_16) + BPS - 1) // BPS
     maker: TradeResult = self._trade(order.maker, segment, order.market, maker_delta, signed_value, maker_fee)
     if order.reduce_only:
-        assert maker.old_size != 0 and (maker.old_size > 0) != (maker_delta > 0), "vault: not reduce-only"
-        assert abs(maker_delta) <= abs(maker.old_size), "vault: not reduce-only"
+        assert self._reduces(maker, maker_delta), "vault: not reduce-only"
     taker: TradeResult = self._trade(msg.sender, segment, order.market, -maker_delta, -signed_value, taker_fee)
 
     self._update_market_state(order.market, config, maker, taker, maker_fee + taker_fee, 0)
@@ -496,7 +522,7 @@ def sweep_fees(segment: uint256) -> uint256:
     @param segment The segment whose fees are swept.
     @return uint256 The total amount paid out.
     """
-    assert segment < self.segment_count, "vault: unknown segment"
+    self._check_segment(segment)
     pool: IInsurancePool = self.segment_pool[segment]
     has_pool: bool = pool.address != empty(address)
     fees: uint256 = 0
@@ -519,8 +545,12 @@ def sweep_fees(segment: uint256) -> uint256:
         fees_to_pool = fees * self.pool_fee_share_bps // BPS
     to_treasury: uint256 = fees - fees_to_pool
     to_pool: uint256 = fees_to_pool + penalties
+    # fees and penalties are part of the segment's cash until they leave here
+    state: uint256 = self._segment_state[segment]
+    assert state & MASK_192 >= to_pool + to_treasury, "vault: segment insolvent"
+    self._segment_state[segment] = state - (to_pool + to_treasury)
     if to_treasury > 0:
-        assert extcall quote.transfer(self.treasury, to_treasury, default_return_value=True), "vault: transfer failed"
+        self._send(self.treasury, to_treasury)
     if to_pool > 0:
         assert extcall quote.approve(pool.address, to_pool, default_return_value=True), "vault: approve failed"
         extcall pool.notify_income(to_pool)
@@ -553,7 +583,9 @@ def transfer_position(
     @return AccountHealth The owner's health after the transfer.
     """
     access_control._check_role(ENGINE_ROLE, msg.sender)
-    assert amount > 0, "vault: zero amount"
+    # the pause stops liquidation and ADL too: nobody is liquidated while unable to add margin
+    pausable._require_not_paused()
+    self._check_amount(amount)
     assert owner != receiver, "vault: self-match"
     config: uint256 = self._config(market_id)
     segment: uint256 = config & MASK_8
@@ -585,7 +617,7 @@ def transfer_position(
         keeper_fee=keeper_fee,
         owner_realized=owner_result.realized,
     )
-    return self._health(owner, segment, self._accounts[owner][segment], market_id, mark)
+    return self._health(owner, segment, self._accounts[owner][segment], market_id, mark, False)
 
 
 @external
@@ -609,8 +641,24 @@ def cover_bad_debt(owner: address, segment: uint256) -> uint256:
         paid = extcall pool.cover(deficit)
         assert paid <= deficit and staticcall quote.balanceOf(self) - before == paid, "vault: cover not received"
     self._accounts[owner][segment] = self._with_collateral(account, collateral + convert(paid, int256))
+    self._add_cash(segment, paid)
     log BadDebtCovered(owner=owner, segment=segment, deficit=deficit, paid=paid, unpaid=deficit - paid)
     return deficit - paid
+
+
+@external
+def gate_withdrawals(segment: uint256, until: uint256):
+    """
+    @notice Liquidation engine only: block withdrawals from `segment` until `until` (a keeper
+            saw a deficit there that the pools cannot pay). A gate only ever extends.
+    @param segment The segment.
+    @param until Timestamp until which withdrawals revert.
+    """
+    access_control._check_role(ENGINE_ROLE, msg.sender)
+    state: uint256 = self._segment_state[segment]
+    if until > state >> 192:
+        self._segment_state[segment] = (state & MASK_192) | (until << 192)
+        log WithdrawalsGated(segment=segment, until=until)
 
 
 # ---------------------------------------------------------------- views
@@ -649,7 +697,7 @@ def equity(owner: address, segment: uint256) -> int256:
     """
     @notice Collateral plus unrealized PnL at the oracle price (quote units).
     """
-    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0).equity
+    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False).equity
 
 
 @external
@@ -658,7 +706,7 @@ def margin_requirements(owner: address, segment: uint256) -> (uint256, uint256):
     """
     @notice (initial margin, maintenance margin) of the account at the oracle price.
     """
-    health: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0)
+    health: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False)
     return health.im, health.mm
 
 
@@ -671,7 +719,7 @@ def is_liquidatable(owner: address, segment: uint256) -> bool:
     account: uint256 = self._accounts[owner][segment]
     if account >> 128 == 0:
         return False
-    health: AccountHealth = self._health(owner, segment, account, max_value(uint256), 0)
+    health: AccountHealth = self._health(owner, segment, account, max_value(uint256), 0, False)
     return health.equity < convert(health.mm, int256)
 
 
@@ -681,7 +729,7 @@ def account_health(owner: address, segment: uint256) -> AccountHealth:
     """
     @notice Collateral, equity, IM, MM and total notional of one account.
     """
-    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0)
+    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False)
 
 
 @external
@@ -693,7 +741,7 @@ def health_of(owners: DynArray[address, MAX_BATCH], segment: uint256) -> DynArra
     """
     result: DynArray[AccountHealth, MAX_BATCH] = []
     for owner: address in owners:
-        result.append(self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0))
+        result.append(self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False))
     return result
 
 
@@ -746,6 +794,19 @@ def accrued_penalties(market_id: uint256) -> uint256:
     @notice Liquidation penalties accrued by a market for its segment's pool (quote units).
     """
     return self._market_state[market_id] >> 176
+
+
+@external
+@view
+def segment_cash(segment: uint256) -> (uint256, uint256):
+    """
+    @notice (quote tokens held for `segment`, timestamp until which its withdrawals are gated).
+    @param segment The segment.
+    @return uint256 The segment's cash (quote units).
+    @return uint256 Withdrawals revert before this timestamp (0: never gated).
+    """
+    state: uint256 = self._segment_state[segment]
+    return state & MASK_192, state >> 192
 
 
 @external
@@ -832,16 +893,10 @@ def _check_after_trade(
          (Mango 2022), unrealized loss always counts. Otherwise accept only a pure reduction
          (no increase, no flip) that keeps equity >= 0 and does not lower equity / MM.
     """
-    after: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark)
+    after: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark, False)
     if min(after.collateral, after.equity) >= convert(after.im, int256):
         return
-    reduces: bool = (
-        result.old_size != 0
-        and (result.old_size > 0) != (delta > 0)
-        and abs(delta) <= abs(result.old_size)
-    )
-    assert reduces, "vault: below initial margin"
-    assert after.equity >= 0, "vault: below initial margin"
+    ok: bool = self._reduces(result, delta) and after.equity >= 0
     # Equity and MM before the trade, derived from the after-state without re-reading storage.
     old_value: int256 = self._floor_div(result.old_size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
     new_value: int256 = self._floor_div(result.new_size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
@@ -855,7 +910,10 @@ def _check_after_trade(
         + self._mul_up(self._notional_up(abs(result.old_size), mark), mm_ratio)
         - self._mul_up(self._notional_up(abs(result.new_size), mark), mm_ratio)
     )
-    assert after.equity * convert(mm_before, int256) >= equity_before * convert(after.mm, int256), "vault: below initial margin"
+    # one revert site for the three reasons (each site costs ~100 B of code)
+    assert ok and after.equity * convert(mm_before, int256) >= equity_before * convert(after.mm, int256), (
+        "vault: below initial margin"
+    )
 
 
 # ---------------------------------------------------------------- internal: health
@@ -869,10 +927,15 @@ def _free_margin(health: AccountHealth) -> int256:
 
 @internal
 @view
-def _health(owner: address, segment: uint256, account: uint256, known_market: uint256, known_price: uint256) -> AccountHealth:
+def _health(
+    owner: address, segment: uint256, account: uint256, known_market: uint256, known_price: uint256, strict: bool
+) -> AccountHealth:
     """
     @dev Mark every open position of (owner, segment). `known_price` is reused for
-         `known_market` so that a fill reads each oracle once.
+         `known_market` so that a fill reads each oracle once. A market without a fresh price
+         is valued against the account (longs at the oracle's low bound, shorts at its high
+         bound, see OracleAdapter.price_range) so that one bad feed never freezes the
+         liquidation of the account's other markets; `strict` (withdrawals) refuses it instead.
     """
     health: AccountHealth = AccountHealth(
         collateral=self._lo(account), equity=self._lo(account), im=0, mm=0, notional=0
@@ -882,7 +945,7 @@ def _health(owner: address, segment: uint256, account: uint256, known_market: ui
         return health
     if mask == 1 << known_market:
         # the common case: only the traded market is open, so no segment scan is needed
-        return self._add_position(health, owner, known_market, known_price)
+        return self._add_position(health, owner, known_market, known_price, known_price)
     listed: uint256 = self._segment_markets[segment]
     for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
         if i >= listed & MASK_8:
@@ -890,18 +953,27 @@ def _health(owner: address, segment: uint256, account: uint256, known_market: ui
         market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
         if (mask >> market) & 1 == 0:
             continue
-        mark: uint256 = known_price
+        low: uint256 = known_price
+        high: uint256 = known_price
         if market != known_market:
-            mark = staticcall oracle.price(market)
-        health = self._add_position(health, owner, market, mark)
+            if strict:
+                low = staticcall oracle.price(market)
+                high = low
+            else:
+                low, high = staticcall oracle.price_range(market)
+        health = self._add_position(health, owner, market, low, high)
     return health
 
 
 @internal
 @view
-def _add_position(health: AccountHealth, owner: address, market: uint256, mark: uint256) -> AccountHealth:
+def _add_position(health: AccountHealth, owner: address, market: uint256, low: uint256, high: uint256) -> AccountHealth:
     packed: uint256 = self._positions[owner][market]
     size: int256 = self._lo(packed)
+    # a long is marked at the low end of the price range, a short at the high end
+    mark: uint256 = high
+    if size > 0:
+        mark = low
     notional: uint256 = self._notional_up(abs(size), mark)
     config: uint256 = self._market_config[market]
     return AccountHealth(
@@ -985,6 +1057,41 @@ def _order_digest(order: Order) -> bytes32:
             )
         )
     )
+
+
+# ---------------------------------------------------------------- internal: checks shared by several entry points
+
+@internal
+@pure
+def _check_amount(amount: uint256):
+    assert amount > 0, "vault: zero amount"
+
+
+@internal
+@pure
+def _reduces(result: TradeResult, delta: int256) -> bool:
+    # a pure reduction: the position existed, the trade goes against it and does not flip it
+    return result.old_size != 0 and (result.old_size > 0) != (delta > 0) and abs(delta) <= abs(result.old_size)
+
+
+@internal
+def _send(receiver: address, amount: uint256):
+    assert extcall quote.transfer(receiver, amount, default_return_value=True), "vault: transfer failed"
+
+
+# ---------------------------------------------------------------- internal: segments
+
+@internal
+@view
+def _check_segment(segment: uint256):
+    assert segment < self.segment_count, "vault: unknown segment"
+
+
+@internal
+def _add_cash(segment: uint256, amount: uint256):
+    state: uint256 = self._segment_state[segment]
+    assert (state & MASK_192) + amount <= MASK_192, "vault: segment cash overflow"
+    self._segment_state[segment] = state + amount
 
 
 # ---------------------------------------------------------------- internal: math and packing

@@ -31,6 +31,10 @@ MASK_128: constant(uint256) = 2**128 - 1
 MASK_160: constant(uint256) = 2**160 - 1
 MASK_32: constant(uint256) = 2**32 - 1
 MASK_8: constant(uint256) = 2**8 - 1
+# A feed without a fresh, in-bounds round is valued this far from its last answer, against
+# the account holding it (see price_range): 25% covers a heartbeat's move in all but a crash.
+STALE_HAIRCUT_BPS: public(constant(uint256)) = 2_500
+_BPS: constant(uint256) = 10_000
 
 _feed: HashMap[uint256, uint256]
 _bounds: HashMap[uint256, uint256]
@@ -86,6 +90,41 @@ def price(market: uint256) -> uint256:
 
 @external
 @view
+def price_range(market: uint256) -> (uint256, uint256):
+    """
+    @notice A conservative price range of `market` that never reverts for a bad round, so
+            that health checks keep working for an account's other markets.
+    @dev Fresh, in-bounds round: (price, price). A stale round or one outside the bounds:
+         its answer clamped into the bounds, +- STALE_HAIRCUT_BPS, clamped again. A
+         non-positive answer or a round from the future: (min bound, max bound). Callers
+         value longs at the low end and shorts at the high end. Reverts only for an unknown
+         feed.
+    @param market The vault's market id.
+    @return uint256 Low end (18 decimals).
+    @return uint256 High end (18 decimals).
+    """
+    word: uint256 = self._feed[market]
+    assert word != 0, "oracle: unknown feed"
+    answer: int256 = 0
+    updated_at: uint256 = 0
+    answer, updated_at = self._latest(word)
+    bounds: uint256 = self._bounds[market]
+    low_bound: uint256 = bounds & MASK_128
+    high_bound: uint256 = bounds >> 128
+    if answer <= 0 or updated_at > block.timestamp:
+        return low_bound, high_bound
+    raw: uint256 = self._scale(convert(answer, uint256), (word >> 192) & MASK_8, high_bound)
+    scaled: uint256 = min(max(raw, low_bound), high_bound)
+    if block.timestamp - updated_at <= (word >> 160) & MASK_32 and raw == scaled:
+        return scaled, scaled
+    return (
+        max(scaled * (_BPS - STALE_HAIRCUT_BPS) // _BPS, low_bound),
+        min(scaled * (_BPS + STALE_HAIRCUT_BPS) // _BPS, high_bound),
+    )
+
+
+@external
+@view
 def has_feed(market: uint256) -> bool:
     """
     @notice Whether a feed is registered for `market`.
@@ -115,28 +154,42 @@ def feed_of(market: uint256) -> (address, uint256, uint256, uint256, uint256):
 def _price(market: uint256) -> uint256:
     word: uint256 = self._feed[market]
     assert word != 0, "oracle: unknown feed"
-    aggregator: address = convert(convert(word & MASK_160, uint160), address)
-    heartbeat: uint256 = (word >> 160) & MASK_32
-    feed_decimals: uint256 = (word >> 192) & MASK_8
+    answer: int256 = 0
+    updated_at: uint256 = 0
+    answer, updated_at = self._latest(word)
+    assert answer > 0, "oracle: non-positive price"
+    assert updated_at <= block.timestamp, "oracle: round from the future"
+    assert block.timestamp - updated_at <= (word >> 160) & MASK_32, "oracle: stale price"
+    bounds: uint256 = self._bounds[market]
+    scaled: uint256 = self._scale(convert(answer, uint256), (word >> 192) & MASK_8, bounds >> 128)
+    assert scaled >= bounds & MASK_128 and scaled <= bounds >> 128, "oracle: price out of bounds"
+    return scaled
 
+
+@internal
+@view
+def _latest(word: uint256) -> (int256, uint256):
+    aggregator: address = convert(convert(word & MASK_160, uint160), address)
     answer: int256 = 0
     updated_at: uint256 = 0
     _: uint80 = 0
     __: uint256 = 0
     ___: uint80 = 0
     _, answer, __, updated_at, ___ = staticcall IAggregatorV3(aggregator).latestRoundData()
+    return answer, updated_at
 
-    assert answer > 0, "oracle: non-positive price"
-    assert updated_at <= block.timestamp, "oracle: round from the future"
-    assert block.timestamp - updated_at <= heartbeat, "oracle: stale price"
 
-    bounds: uint256 = self._bounds[market]
-    scaled: uint256 = convert(answer, uint256)
+@internal
+@pure
+def _scale(raw: uint256, feed_decimals: uint256, max_price: uint256) -> uint256:
+    """
+    @dev 18-decimal price of a raw answer. A raw answer above `max_price` is returned as
+         max_price + 1 (out of bounds either way) so that scaling up can never overflow.
+    """
     if feed_decimals < PRICE_DECIMALS:
-        # bound the raw answer first so that scaling cannot overflow
-        assert scaled <= bounds >> 128, "oracle: price out of bounds"
-        scaled = scaled * 10 ** (PRICE_DECIMALS - feed_decimals)
-    elif feed_decimals > PRICE_DECIMALS:
-        scaled = scaled // 10 ** (feed_decimals - PRICE_DECIMALS)
-    assert scaled >= bounds & MASK_128 and scaled <= bounds >> 128, "oracle: price out of bounds"
-    return scaled
+        if raw > max_price:
+            return max_price + 1
+        return raw * 10 ** (PRICE_DECIMALS - feed_decimals)
+    if feed_decimals > PRICE_DECIMALS:
+        return raw // 10 ** (feed_decimals - PRICE_DECIMALS)
+    return raw
