@@ -17,7 +17,6 @@ from ape.exceptions import ContractLogicError
 from backstop.deploy import System
 
 WAD = 10**18
-DEFICIT_EXCEEDS_COVER = "engine: deficit exceeds cover, deleverage"
 # whole-transaction gas of a liquidation, for the profit estimate (see the engine tests)
 DEFAULT_LIQUIDATE_GAS = 200_000
 MAX_CALLS_PER_POSITION = 16
@@ -84,7 +83,7 @@ class AuctionQuote:
     price: int  # WAD
     profit: int  # discount profit at mark, quote units
     full_close: bool
-    keeper_fee: int  # floor top-up the engine adds on a full close, quote units
+    keeper_fee: int  # fee-floor top-up the engine pays on top of the discount, quote units
     gas_cost: int  # estimated, quote units
     net_profit: int  # profit + keeper_fee - gas_cost
 
@@ -119,9 +118,8 @@ def auction_quote(
     """What liquidating up to `size` of owner's position in `market_id` would pay now
     (`engine.liquidation_quote`), plus the keeper-fee top-up and the net of estimated gas.
     Reverts like the engine for healthy accounts / missing positions."""
-    amount, price, profit, full_close = system.engine.liquidation_quote(_address(owner), market_id, size)
-    floor = int(system.engine.params().keeper_fee_floor)
-    keeper_fee = floor - int(profit) if full_close and int(profit) < floor else 0
+    amount, price, profit, full_close, keeper_fee = system.engine.liquidation_quote(_address(owner), market_id, size)
+    keeper_fee = int(keeper_fee)
     gas_price = _default_gas_price() if gas_price_wei is None else gas_price_wei
     native = _default_native_price(system) if native_price_wad is None else native_price_wad
     gas_cost = gas_cost_in_quote(system, gas_units, gas_price, native)
@@ -203,7 +201,7 @@ def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankru
 
 @dataclass
 class Action:
-    kind: str  # "flag" | "liquidate" | "deleverage" | "error"
+    kind: str  # "flag" | "liquidate" | "deleverage" | "settle" | "error"
     owner: str
     market: int | None = None
     counterparty: str | None = None
@@ -224,6 +222,43 @@ def _revert_message(err: Exception) -> str:
     return str(getattr(err, "message", None) or err)
 
 
+def uncovered_loss(system: System, status: AccountStatus) -> int:
+    """The part of a bankrupt account's deficit that its segment pool and the backstop cannot
+    pay (the engine's `_uncovered_loss`): while it is > 0, ADL is the waterfall's next step."""
+    if status.equity >= 0:
+        return 0
+    pool = system.vault.segment_pool(status.segment)
+    reach = 0 if int(pool, 16) == 0 else int(_pool_at(system, pool).max_cover())
+    return max(-status.equity - reach, 0)
+
+
+def _pool_at(system: System, address: str):
+    for pool in system.pools.values():
+        if pool.address == address:
+            return pool
+    raise KeyError(address)
+
+
+def profitable_positions(system: System, owners: Iterable[Any], market_id: int) -> list[AdlCandidate]:
+    """Every profitable position in `market_id` (either side), ranked like adl_candidates:
+    the candidates for the residual ADL of a flat account whose deficit no pool can pay."""
+    longs = adl_candidates(system, owners, market_id, -1)
+    shorts = adl_candidates(system, owners, market_id, +1)
+    return sorted(longs + shorts, key=lambda c: c.score, reverse=True)
+
+
+def _send(report: Report, action: Action, call) -> bool:
+    """Send one keeper transaction; a revert (a lost race, a changed state) is recorded, never raised."""
+    try:
+        action.receipt = call()
+    except ContractLogicError as err:
+        report.actions.append(Action("error", action.owner, action.market, action.counterparty, action.size,
+                                     error=_revert_message(err)))
+        return False
+    report.actions.append(action)
+    return True
+
+
 def _deleverage(system: System, keeper, owner: str, market_id: int, candidates: Sequence[Any], report: Report) -> bool:
     """ADL owner's position against the ranked candidates until flat; True if it moved."""
     moved = False
@@ -232,14 +267,24 @@ def _deleverage(system: System, keeper, owner: str, market_id: int, candidates: 
         if size == 0:
             break
         amount = min(abs(size), abs(cand.size))
-        try:
-            receipt = system.engine.deleverage(owner, market_id, cand.owner, amount, sender=keeper)
-        except ContractLogicError as err:
-            report.actions.append(Action("error", owner, market_id, cand.owner, amount, error=_revert_message(err)))
-            continue
-        report.actions.append(Action("deleverage", owner, market_id, cand.owner, amount, receipt))
-        moved = True
+        moved |= _send(report, Action("deleverage", owner, market_id, cand.owner, amount),
+                       lambda: system.engine.deleverage(owner, market_id, cand.owner, amount, sender=keeper))
     return moved
+
+
+def _settle_residual(system: System, keeper, owner: str, segment: int, candidates: Sequence[Any],
+                     report: Report) -> None:
+    """A flat account with negative collateral: retry the pool cover, then take what the pools
+    cannot pay from the most profitable positions of the segment (residual ADL)."""
+    engine, vault = system.engine, system.vault
+    _send(report, Action("settle", owner), lambda: engine.settle_bad_debt(owner, segment, sender=keeper))
+    for market_id in (int(m) for m in vault.segment_markets(segment)):
+        for cand in profitable_positions(system, candidates, market_id):
+            status = health(system, [owner], segment)[0]
+            if status.collateral >= 0 or uncovered_loss(system, status) == 0:
+                return
+            _send(report, Action("deleverage", owner, market_id, cand.owner, abs(cand.size)),
+                  lambda: engine.deleverage(owner, market_id, cand.owner, abs(cand.size), sender=keeper))
 
 
 def liquidate_all(
@@ -250,41 +295,46 @@ def liquidate_all(
     *,
     adl_pool: Sequence[Any] | None = None,
 ) -> Report:
-    """Flag every liquidatable account among `owners`, then liquidate its positions market
-    by market (partial calls repeat while the account stays liquidatable). When a
-    liquidation reverts with "engine: deficit exceeds cover, deleverage", or reverts for
-    another reason once the auction is over, deleverage against the top-ranked ADL
-    candidates (chosen among `adl_pool`, default `owners`)."""
+    """One pass of the waterfall over `owners` in `segment`:
+    - a liquidatable account is flagged (starting its auction clock), then, if its deficit
+      exceeds what the pools can pay, deleveraged against the top-ranked profitable opposite
+      positions (chosen among `adl_pool`, default `owners`); otherwise liquidated market by
+      market (partial calls repeat while it stays liquidatable); a liquidation that reverts
+      once the auction is over falls back to ADL;
+    - a flat account left with negative collateral is settled by the pools, and what they
+      cannot pay is taken from the segment's most profitable positions (residual ADL).
+    A reverted transaction (a lost race) is recorded in the report, never raised."""
     report = Report()
     engine, vault = system.engine, system.vault
     pool = list(adl_pool if adl_pool is not None else owners)
     for status in scan(system, owners, segment):
         owner = status.owner
+        others = [o for o in pool if _address(o) != owner]
         if not status.liquidatable:
-            continue  # flat with negative collateral: settle_bad_debt, not liquidation
+            if status.collateral < 0:
+                _settle_residual(system, keeper, owner, segment, others, report)
+            continue
         if int(engine.flagged_at(owner, segment)) == 0:
-            try:
-                report.actions.append(Action("flag", owner, receipt=engine.flag(owner, segment, sender=keeper)))
-            except ContractLogicError as err:
-                report.actions.append(Action("error", owner, error=_revert_message(err)))
+            if not _send(report, Action("flag", owner), lambda: engine.flag(owner, segment, sender=keeper)):
                 continue
+        adl_first = uncovered_loss(system, status) > 0
         for market_id in (int(m) for m in vault.segment_markets(segment)):
+            if adl_first and int(vault.position(owner, market_id)[0]) != 0:
+                _deleverage(system, keeper, owner, market_id, others, report)
             for _ in range(MAX_CALLS_PER_POSITION):
                 size = int(vault.position(owner, market_id)[0])
-                if size == 0 or not vault.is_liquidatable(owner, segment):
+                if size == 0 or not health(system, [owner], segment)[0].liquidatable:
                     break
-                try:
-                    receipt = engine.liquidate(owner, market_id, abs(size), sender=keeper)
-                except ContractLogicError as err:
-                    message = _revert_message(err)
-                    report.actions.append(Action("error", owner, market_id, size=abs(size), error=message))
-                    if DEFICIT_EXCEEDS_COVER in message or auction_over(system, owner, segment):
-                        others = [o for o in pool if _address(o) != owner]
+                action = Action("liquidate", owner, market_id, size=abs(size))
+                if not _send(report, action, lambda: engine.liquidate(owner, market_id, abs(size), sender=keeper)):
+                    if auction_over(system, owner, segment):
                         _deleverage(system, keeper, owner, market_id, others, report)
                     break
-                logs = receipt.decode_logs(engine.Liquidated)
-                closed = int(logs[0].size) if logs else 0
-                report.actions.append(Action("liquidate", owner, market_id, size=closed, receipt=receipt))
+                logs = action.receipt.decode_logs(engine.Liquidated)
+                action.size = int(logs[0].size) if logs else 0
+        final = health(system, [owner], segment)[0]
+        if final.mm == 0 and final.collateral < 0:
+            _settle_residual(system, keeper, owner, segment, others, report)
     return report
 
 

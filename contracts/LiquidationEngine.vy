@@ -335,7 +335,9 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
         # round trip at mark: the piece moves to the owner with `take` as the fee and back at
         # the same price, so the counterparty realizes that piece's profit and pays `take`
         extcall vault.transfer_position(counterparty, owner, market, amount, mark, 0, take, False, mark)
-        extcall vault.transfer_position(owner, counterparty, market, amount, mark, 0, 0, False, mark)
+        left: IMarginVault.AccountHealth = extcall vault.transfer_position(
+            owner, counterparty, market, amount, mark, 0, 0, False, mark
+        )
         self._gate(segment)
         log Deleveraged(
             owner=owner,
@@ -348,7 +350,8 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
             keeper=msg.sender,
             counterparty_score=score,
         )
-        self._settle(owner, segment)
+        if left.collateral < 0:
+            self._settle(owner, segment)
         return amount
 
     position: int256 = 0
@@ -375,9 +378,9 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     take: uint256 = (loss * piece + before.notional - 1) // before.notional
     take = min(min(take, convert(profit, uint256) * amount // held), solvent)
     step: uint256 = take * NOTIONAL_SCALE // amount
-    price: uint256 = mark - step
-    if position > 0:
-        price = mark + step
+    price: uint256 = mark + step
+    if position < 0:
+        price = mark - step
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
         owner, counterparty, market, amount, price, 0, 0, False, mark
     )
@@ -484,7 +487,7 @@ def auction_discount(owner: address, segment: uint256) -> uint256:
 
 @external
 @view
-def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint256, uint256, uint256, bool):
+def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint256, uint256, uint256, bool, uint256):
     """
     @notice What `liquidate(owner, market, size)` would do now. Reverts like `liquidate` for
             healthy accounts.
@@ -495,13 +498,14 @@ def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint25
     @return uint256 Price.
     @return uint256 Liquidator's discount profit at mark (the keeper fee, if any, comes on top).
     @return bool Whether the whole position is closed.
+    @return uint256 Keeper fee paid on top (the fee-floor top-up), quote units.
     """
     config: IMarginVault.MarketParams = staticcall vault.market(market)
     started: uint256 = 0
     seen: uint256 = 0
     started, seen = self._episode(owner, config.segment)
     plan: Plan = self._plan(owner, market, size, config, started)
-    return plan.amount, plan.price, self._reward(plan), plan.full_close
+    return plan.amount, plan.price, self._reward(plan), plan.full_close, plan.keeper_fee
 
 
 # ---------------------------------------------------------------- internal

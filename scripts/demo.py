@@ -220,7 +220,7 @@ def keeper_liquidates(d: Demo) -> None:
     engine.flag(d.whale, d.segment, sender=d.keeper)
     chain.pending_timestamp += AUCTION_WAIT
     set_price(d.system, "ETH-PERP", CRASH_PRICE, d.deployer)
-    size, price, profit, full = engine.liquidation_quote(d.whale, d.eth.id, WHALE_SIZE)
+    size, price, profit, full, fee = engine.liquidation_quote(d.whale, d.eth.id, WHALE_SIZE)
     display.note(f"quote: size {display.fmt_wad(size)}, price {display.fmt_wad(price, 2)}, "
                  f"keeper's discount profit {d.fmt(profit)} USDC, full close: {full}")
     pool_before = pool_view(d.pool)

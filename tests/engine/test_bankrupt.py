@@ -62,10 +62,36 @@ def test_gap_bankrupt_pool_pays_exact_deficit_and_winner_withdraws(
     kit.conservation(everyone)
 
 
-def test_empty_pools_liquidate_reverts_deficit_exceeds_cover(short_eth, kit, engine, trader, keeper, eth):
+def test_empty_pools_liquidation_closes_and_leaves_the_deficit_to_adl(
+    short_eth, system, kit, engine, trader, maker, keeper, eth, majors, everyone
+):
+    """Issue 9.3 (no dead ends): with empty pools a bankrupt position is still liquidated
+    (at mark, the keeper gets the fee floor only, so it is never paid to wait); the unpaid
+    deficit is evented, the segment's withdrawals are gated, and a residual `deleverage`
+    takes it from the most profitable position left (the maker's long) - at most that
+    position's profit, never below zero."""
     kit.eth(3600)
-    with ape.reverts("engine: deficit exceeds cover, deleverage"):
-        engine.liquidate(trader, eth.id, wad(10), sender=keeper)
+    deficit = -_equity(kit, trader, majors)
+    receipt = engine.liquidate(trader, eth.id, wad(10), sender=keeper)
+    (liq,) = kit.events(receipt, engine.Liquidated)
+    floor = int(engine.params().keeper_fee_floor)
+    assert (liq.discount, liq.penalty, liq.keeper_fee, liq.price) == (0, 0, floor, wad(3600))
+    (settled,) = kit.events(receipt, engine.BadDebtSettled)
+    assert settled.unpaid == deficit + floor == -int(system.vault.collateral(trader, majors))
+    (gate,) = kit.events(receipt, system.vault.WithdrawalsGated)
+    assert gate.segment == majors and gate.until == kit.now() + int(engine.WITHDRAWAL_GATE())
+    with ape.reverts("vault: withdrawals gated"):
+        system.vault.withdraw(majors, kit.usd(1), sender=maker)
+
+    winner_before = _equity(kit, maker, majors)
+    receipt = engine.deleverage(trader, eth.id, maker, wad(10), sender=keeper)
+    (ev,) = kit.events(receipt, engine.Deleveraged)
+    assert ev.price == ev.mark == wad(3600) and ev.socialized_loss == deficit + floor
+    assert _equity(kit, maker, majors) == winner_before - ev.socialized_loss
+    assert int(system.vault.collateral(trader, majors)) == 0
+    assert int(system.vault.position(maker, eth.id)[0]) == wad(10)  # the round trip keeps its size
+    kit.positions_sum_to_zero(everyone, eth.id)
+    kit.conservation(everyone)
 
 
 def test_deleverage_socializes_exactly_the_deficit(short_eth, system, kit, engine, trader, maker, keeper, eth, majors, everyone):
@@ -103,11 +129,11 @@ def test_deleverage_in_two_steps_same_total(short_eth, system, kit, engine, trad
 
 def test_deleverage_same_side_counterparty_reverts(short_eth, system, kit, engine, trader, maker, keeper, other, eth, majors):
     kit.fund(other, majors, 1_000)
-    trade(system, maker, other, eth.id, wad(1), wad(3000))  # other short too
     kit.eth(3600)
+    trade(system, maker, other, eth.id, wad(1), wad(3650))  # other short too, and profitable
     with ape.reverts("engine: counterparty not opposite"):
         engine.deleverage(trader, eth.id, other, wad(10), sender=keeper)
-    with ape.reverts("engine: counterparty not opposite"):  # no position at all
+    with ape.reverts("engine: counterparty not profitable"):  # no position at all
         engine.deleverage(trader, eth.id, keeper, wad(10), sender=keeper)
     with ape.reverts("engine: self-deleverage"):
         engine.deleverage(trader, eth.id, trader, wad(10), sender=keeper)
@@ -192,8 +218,7 @@ def test_alts_bankruptcy_never_touches_majors_pool(sol_short, system, kit, engin
     majors_state = _pool_state(majors_pool)
     majors_balance = int(system.token.balanceOf(majors_pool))
 
-    with ape.reverts("engine: deficit exceeds cover, deleverage"):
-        engine.liquidate(trader, sol.id, wad(10), sender=keeper)
+    # the pools cannot pay all of it: ADL at the (bounded) bankruptcy price
     receipt = engine.deleverage(trader, sol.id, maker, wad(10), sender=keeper)
     draws = kit.events(receipt, backstop.Draw)
     assert len(draws) == 1 and draws[0].segment == alts and draws[0].paid == kit.usd(100)

@@ -19,7 +19,7 @@ def test_tier_boundary_equity_just_above_half_mm_is_partial(short_eth, engine, t
     kit.feed_price("ETH-PERP", k)
     h = kit.health(trader, majors)
     assert 2 * h.equity >= h.mm and h.equity < h.mm
-    size, _, _, full = engine.liquidation_quote(trader, eth.id, wad(10))
+    size, _, _, full, _ = engine.liquidation_quote(trader, eth.id, wad(10))
     assert not full and size == wad("2.5")
     receipt = engine.liquidate(trader, eth.id, wad(10), sender=keeper)
     (event,) = kit.events(receipt, engine.Liquidated)
@@ -31,7 +31,7 @@ def test_tier_boundary_equity_just_below_half_mm_closes_whole_position(short_eth
     kit.feed_price("ETH-PERP", k)
     h = kit.health(trader, majors)
     assert 2 * h.equity < h.mm
-    size, _, _, full = engine.liquidation_quote(trader, eth.id, wad(10))
+    size, _, _, full, _ = engine.liquidation_quote(trader, eth.id, wad(10))
     assert full and size == wad(10)
     receipt = engine.liquidate(trader, eth.id, wad(10), sender=keeper)
     (event,) = kit.events(receipt, engine.Liquidated)

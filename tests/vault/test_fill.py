@@ -462,8 +462,33 @@ def test_fill_with_oracle_out_of_bounds_reverts(funded, deployer, maker, trader,
         fill(funded, signed_order(funded, maker, eth.id, wad(1), wad(3000)), trader)
 
 
-def test_fill_in_one_market_needs_the_oracle_of_every_open_market(open_eth, deployer, maker, trader, btc, eth):
-    """Cross-margin: a stale ETH feed blocks a BTC fill of an account holding ETH."""
+def test_broken_feed_values_open_positions_at_its_bounds_against_the_account(open_eth, deployer, maker, trader, btc,
+                                                                              eth):
+    """Issue 9.4: a non-positive ETH answer no longer freezes the account; ETH is valued at
+    the feed's bounds against each side (the trader's short at the max bound), so a BTC fill
+    that would need that margin reverts on the margin check, not on the oracle."""
     eth.feed.set_answer(0, sender=deployer)
-    with ape.reverts("oracle: non-positive price"):
+    with ape.reverts("vault: below initial margin"):
         trade(open_eth, maker, trader, btc.id, wad("0.1"), wad(60000))
+
+
+def test_stale_feed_is_valued_at_a_haircut_and_blocks_only_withdrawals(open_eth, chain, deployer, maker, trader, btc,
+                                                                         eth, majors, usd):
+    """Issue 9.4: a stale ETH round is valued 25% against each holder (short at 3,750, long at
+    2,250); a BTC fill with ample margin still goes through, a withdrawal of an account
+    holding ETH reverts with the oracle's reason (it must not be valued on a guess)."""
+    vault = open_eth.vault
+    fresh = {a: int(vault.account_health(a, majors).equity) for a in (maker, trader)}
+    answer = 3000 * 10 ** int(eth.feed.decimals())
+    eth.feed.set_round(answer, chain.pending_timestamp - 2 * 3600, sender=deployer)
+    haircut = int(open_eth.oracle.STALE_HAIRCUT_BPS())
+    assert tuple(open_eth.oracle.price_range(eth.id)) == (
+        wad(3000) * (10_000 - haircut) // 10_000, wad(3000) * (10_000 + haircut) // 10_000
+    )
+    move = usd(30_000) * haircut // 10_000  # 10 ETH x 750
+    assert int(vault.account_health(trader, majors).equity) == fresh[trader] - move
+    assert int(vault.account_health(maker, majors).equity) == fresh[maker] - move
+    trade(open_eth, maker, trader, btc.id, wad("0.1"), wad(60000))
+    assert int(vault.position(trader, btc.id)[0]) == -wad("0.1")
+    with ape.reverts("oracle: stale price"):
+        vault.withdraw(majors, usd(1), sender=trader)
