@@ -291,8 +291,8 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
             deficit exceeds what the segment pool and the backstop can still pay, or after a
             full auction of the current liquidatable episode with nobody taking the position.
             - owner holds a position in `market`: up to `size` of it is closed against the
-              profitable opposite position of `counterparty`, at mark moved by this piece's
-              share of the uncovered loss;
+              profitable opposite position of `counterparty`, at mark moved by as much of the
+              uncovered loss as that counterparty can carry;
             - owner is flat with unpaid bad debt: `counterparty`'s profitable position in
               `market` (either side) gives up part of its profit to the deficit.
             Either way the counterparty loses at most its unrealized profit on what is closed
@@ -372,11 +372,10 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
         self._gate(segment)
 
     amount: uint256 = min(size, min(convert(abs(position), uint256), held))
-    piece: uint256 = amount * mark // NOTIONAL_SCALE
-    # this piece's share of the uncovered loss (spread over the account's whole notional),
-    # bounded by the counterparty's profit on the piece and by its equity
-    take: uint256 = (loss * piece + before.notional - 1) // before.notional
-    take = min(min(take, convert(profit, uint256) * amount // held), solvent)
+    # the counterparty pays as much of the uncovered loss as its profit on the closed piece
+    # and its equity allow (highest-ranked first): nothing is left for positions that no
+    # opposite profit could carry, and nobody but the owner goes below zero
+    take: uint256 = min(min(loss, convert(profit, uint256) * amount // held), solvent)
     step: uint256 = take * NOTIONAL_SCALE // amount
     price: uint256 = mark + step
     if position < 0:

@@ -94,9 +94,9 @@ def price_range(market: uint256) -> (uint256, uint256):
     """
     @notice A conservative price range of `market` that never reverts for a bad round, so
             that health checks keep working for an account's other markets.
-    @dev Fresh, in-bounds round: (price, price). A stale round or one outside the bounds:
-         its answer clamped into the bounds, +- STALE_HAIRCUT_BPS, clamped again. A
-         non-positive answer or a round from the future: (min bound, max bound). Callers
+    @dev Fresh, in-bounds round: (price, price). A stale in-bounds round: its answer
+         +- STALE_HAIRCUT_BPS, within the bounds. A non-positive answer, one outside the
+         bounds or a round from the future: (min bound, max bound). Callers
          value longs at the low end and shorts at the high end. Reverts only for an unknown
          feed.
     @param market The vault's market id.
@@ -113,9 +113,11 @@ def price_range(market: uint256) -> (uint256, uint256):
     high_bound: uint256 = bounds >> 128
     if answer <= 0 or updated_at > block.timestamp:
         return low_bound, high_bound
-    raw: uint256 = self._scale(convert(answer, uint256), (word >> 192) & MASK_8, high_bound)
-    scaled: uint256 = min(max(raw, low_bound), high_bound)
-    if block.timestamp - updated_at <= (word >> 160) & MASK_32 and raw == scaled:
+    scaled: uint256 = self._scale(convert(answer, uint256), (word >> 192) & MASK_8, high_bound)
+    if scaled < low_bound or scaled > high_bound:
+        # an answer outside the sanity bounds says nothing about the price
+        return low_bound, high_bound
+    if block.timestamp - updated_at <= (word >> 160) & MASK_32:
         return scaled, scaled
     return (
         max(scaled * (_BPS - STALE_HAIRCUT_BPS) // _BPS, low_bound),
