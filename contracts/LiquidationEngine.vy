@@ -238,7 +238,8 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     @param size Maximum base size to take over (18 decimals).
     @return uint256 The base size actually closed.
     """
-    self._check_live()
+    # the vault's pause stops this too: its transfer_position reverts (no extra call here)
+    pausable._require_not_paused()
     assert owner != msg.sender, "engine: self-liquidation"
     config: IMarginVault.MarketParams = staticcall vault.market(market)
     segment: uint256 = config.segment
@@ -304,7 +305,8 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     @param size Maximum base size to close (ignored for a flat owner).
     @return uint256 The base size closed (or round-tripped, for a flat owner).
     """
-    self._check_live()
+    # the vault's pause stops this too: its transfer_position reverts (no extra call here)
+    pausable._require_not_paused()
     assert size > 0, "engine: zero size"
     assert counterparty != owner, "engine: self-deleverage"
     config: IMarginVault.MarketParams = staticcall vault.market(market)
@@ -511,7 +513,7 @@ def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint25
 
 @internal
 def _check_live():
-    # the vault's pause stops liquidation too (its transfer_position reverts); say so early
+    # a flag while the vault is paused would start an auction its owner cannot answer
     pausable._require_not_paused()
     assert not staticcall vault.paused(), "engine: vault paused"
 

@@ -214,15 +214,16 @@ def crash(d: Demo) -> None:
 
 def keeper_liquidates(d: Demo) -> None:
     engine = d.system.engine
-    display.step(f"A keeper flags the whale; the Dutch auction discount grows for {AUCTION_WAIT} s, "
-                 "then the keeper takes the position")
+    display.step(f"A keeper flags the whale and, {AUCTION_WAIT} s into the Dutch auction, takes the position: "
+                 "the whale is bankrupt, so at mark for the keeper fee floor (a bankrupt account's discount "
+                 "would be paid by the pool, and waiting must never pay)")
     fund(d.system, d.keeper, d.segment, d.usd(KEEPER_DEPOSIT))
     engine.flag(d.whale, d.segment, sender=d.keeper)
     chain.pending_timestamp += AUCTION_WAIT
     set_price(d.system, "ETH-PERP", CRASH_PRICE, d.deployer)
     size, price, profit, full, fee = engine.liquidation_quote(d.whale, d.eth.id, WHALE_SIZE)
     display.note(f"quote: size {display.fmt_wad(size)}, price {display.fmt_wad(price, 2)}, "
-                 f"keeper's discount profit {d.fmt(profit)} USDC, full close: {full}")
+                 f"keeper's discount profit {d.fmt(profit)} + fee {d.fmt(fee)} USDC, full close: {full}")
     pool_before = pool_view(d.pool)
     receipt = engine.liquidate(d.whale, d.eth.id, WHALE_SIZE, sender=d.keeper)
     for log in receipt.decode_logs():
