@@ -21,7 +21,7 @@ NODE_STAMP := node_modules/.installed
 help:
 	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
 	@echo "make test   - install (first run only) and run the whole test suite on Anvil"
-	@echo "make bench  - gas of every hot path -> reports/gas.json"
+	@echo "make bench  - gas of every hot path -> reports/gas.json, code sizes -> reports/codesize.json"
 	@echo "make fuzz   - overnight stateful soak (FUZZ_STEPS=1000000 FUZZ_WORKERS=2)"
 	@echo "make anvil  - standalone Anvil on :8545 for bots (then make deploy / make keeper)"
 	@echo "make keeper - the silverback keeper bot against deployments/local.json"

@@ -6,8 +6,17 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Mapping
+
+from eth_utils import is_address, to_checksum_address
 
 from backstop.units import wad
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class ConfigError(ValueError):
+    """A config that must not be deployed as it stands; raised before any transaction."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,61 @@ class LiquidationSpec:
 
 @dataclass(frozen=True)
 class GovernanceSpec:
-    """Timelock: every admin role moves to it on live networks (DESIGN.md invariant 10)."""
+    """Timelock: every admin role moves to it on live networks (DESIGN.md invariant 10).
 
-    timelock_delay: int = 2 * 86400
-    proposers: tuple[str, ...] = ()  # default: the deployer
-    guardian: str | None = None  # keeps only the pause roles; default: the deployer
+    On a live network `guardian` and `proposers` are required (SystemConfig.check): their
+    local defaults (the deployer) would leave the deployer EOA in charge.
+    """
+
+    timelock_delay: int = 2 * 86400  # the Timelock's minimum delay, seconds
+    proposers: tuple[str, ...] = ()  # may schedule and cancel; local default: the deployer
+    executors: tuple[str, ...] = ()  # may execute a ready operation; empty: anyone
+    guardian: str | None = None  # keeps only the pause roles; local default: the deployer
     hand_over: bool | None = None  # None: hand over on live networks, keep roles locally
+
+    # The keys a config file's "governance" section may hold. `hand_over` is not one of
+    # them: a file is for live networks, where the hand-over is not optional.
+    FILE_KEYS = ("guardian", "proposers", "executors", "timelock_delay")
+
+    def hands_over(self, live: bool) -> bool:
+        return live if self.hand_over is None else self.hand_over
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "GovernanceSpec":
+        """The config file's "governance" section; "_"-prefixed keys are comments."""
+        unknown = sorted(k for k in raw if k not in cls.FILE_KEYS and not k.startswith("_"))
+        if unknown:
+            raise ConfigError(f"unknown governance keys {unknown}; expected {list(cls.FILE_KEYS)}")
+        guardian = raw.get("guardian")
+        return cls(
+            timelock_delay=int(raw.get("timelock_delay", cls.timelock_delay)),
+            proposers=tuple(_address(a, "governance.proposers") for a in raw.get("proposers") or ()),
+            executors=tuple(_address(a, "governance.executors") for a in raw.get("executors") or ()),
+            guardian=None if guardian is None else _address(guardian, "governance.guardian"),
+        )
+
+    def problems(self, live: bool) -> list[str]:
+        """What makes this governance unfit to deploy (empty list: fine)."""
+        if not live:
+            return []
+        found = []
+        if not self.guardian:
+            found.append("missing governance.guardian (the account that may pause)")
+        if not self.proposers:
+            found.append("missing governance.proposers (accounts that may schedule timelocked changes)")
+        if self.hand_over is False:
+            found.append("governance.hand_over=False: a live deploy always hands its roles to the timelock")
+        for key, addresses in (("guardian", (self.guardian,) if self.guardian else ()),
+                               ("proposers", self.proposers), ("executors", self.executors)):
+            if ZERO_ADDRESS in addresses:
+                found.append(f"governance.{key} holds the zero address")
+        return found
+
+
+def _address(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise ConfigError(f"{key}: {value!r} is not an address")
+    return to_checksum_address(value)
 
 
 @dataclass(frozen=True)
@@ -96,7 +154,8 @@ class SystemConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "SystemConfig":
-        """Load a live-network config: {"quote_token", "treasury", "segments", "markets": [...]}."""
+        """Load a live-network config: {"quote_token", "treasury", "segments", "markets": [...],
+        "governance": {"guardian", "proposers", "executors", "timelock_delay"}}."""
         raw = json.loads(Path(path).read_text())
         markets = tuple(
             MarketSpec(**{k: (Decimal(str(v)) if k in _DECIMAL_FIELDS else v) for k, v in m.items()})
@@ -108,7 +167,26 @@ class SystemConfig:
             quote_decimals=raw.get("quote_decimals", 6),
             quote_token=raw.get("quote_token"),
             treasury=raw.get("treasury"),
+            governance=GovernanceSpec.from_dict(raw.get("governance") or {}),
         )
+
+    def problems(self, live: bool) -> list[str]:
+        """Every reason this config must not be deployed (empty list: fine). A live network
+        needs the real token, a feed per market and a governance that is not the deployer."""
+        if not live:
+            return []
+        found = [] if self.quote_token else ["missing quote_token (mocks are local-only)"]
+        found += [f"missing markets[{i}].feed ({m.label}: its Chainlink aggregator)"
+                  for i, m in enumerate(self.markets) if not m.feed]
+        return found + self.governance.problems(live)
+
+    def check(self, live: bool) -> None:
+        """Raise ConfigError naming every problem; deploy_system calls it before any
+        transaction, so a refused deploy leaves nothing half-deployed on chain."""
+        found = self.problems(live)
+        if found:
+            where = "live" if live else "local"
+            raise ConfigError(f"{where} deploy refused:\n  - " + "\n  - ".join(found))
 
 
 _DECIMAL_FIELDS = {"price", "min_price", "max_price", "im_ratio", "mm_ratio"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from ape import chain, networks, project
 
-from backstop.config import MarketSpec, SystemConfig
+from backstop.config import ZERO_ADDRESS, MarketSpec, SystemConfig
 from backstop.governance import hand_over_to_timelock
 from backstop.pools import deploy_pools
 from backstop.units import wad
@@ -108,16 +108,21 @@ def is_local_network() -> bool:
 
 
 def deploy_system(deployer, config: SystemConfig | None = None) -> System:
-    """Deploy token (local only), oracle adapter, vault, segments and markets; wire roles."""
+    """Deploy token (local only), oracle adapter, vault, segments and markets; wire roles.
+
+    On a non-local network every admin and risk role ends with the timelock and the pause
+    roles with the configured guardian; a config that cannot achieve that (no guardian, no
+    proposers, no real token or feeds) raises backstop.config.ConfigError before the first
+    transaction. Locally the deployer keeps its roles unless governance.hand_over is set.
+    """
     config = config or SystemConfig()
     local = is_local_network()
+    config.check(live=not local)
     treasury = config.treasury or deployer.address
 
     if local:
         token = project.MockERC20.deploy("USD Coin (local)", "USDC", config.quote_decimals, sender=deployer)
     else:
-        if not config.quote_token:
-            raise ValueError("a live network needs quote_token in its config: mocks are local-only")
         token = _erc20_at(config.quote_token)
 
     oracle = project.OracleAdapter.deploy(sender=deployer)
@@ -154,9 +159,13 @@ def deploy_system(deployer, config: SystemConfig | None = None) -> System:
     governance = config.governance
     timelock = project.Timelock.deploy(
         governance.timelock_delay,
+        # The deployer as proposer is a local-only default: config.check refuses a live
+        # deploy without proposers.
         list(governance.proposers) or [deployer.address],
-        [_ZERO_ADDRESS],  # anyone may execute an operation once its delay has passed
-        _ZERO_ADDRESS,
+        # snekmate: EXECUTOR_ROLE held by the zero address means anyone may execute an
+        # operation once its delay has passed.
+        list(governance.executors) or [ZERO_ADDRESS],
+        ZERO_ADDRESS,  # no bootstrap admin: the timelock administers itself from the start
         sender=deployer,
     )
     system = System(
@@ -172,19 +181,14 @@ def deploy_system(deployer, config: SystemConfig | None = None) -> System:
         treasury=treasury,
         local=local,
     )
-    if governance.hand_over if governance.hand_over is not None else not local:
+    if governance.hands_over(live=not local):
         hand_over_to_timelock(system, deployer, governance.guardian)
     return system
 
 
-_ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-
-
 def _feed_for(spec: MarketSpec, deployer, local: bool):
     if not local:
-        if not spec.feed:
-            raise ValueError(f"{spec.label}: a live network needs the Chainlink feed address")
-        return spec.feed
+        return spec.feed  # present: config.check refused a live config without it
     answer = int(spec.price * 10**spec.feed_decimals)
     return project.MockAggregator.deploy(spec.feed_decimals, spec.label, answer, sender=deployer)
 

@@ -15,17 +15,59 @@ ADMIN_ROLES = ("DEFAULT_ADMIN_ROLE", "RISK_ADMIN_ROLE", "FEED_ADMIN_ROLE")
 GUARDIAN_ROLE = "GUARDIAN_ROLE"
 
 
+class HandOverError(RuntimeError):
+    """The deployer still holds an admin role after the hand-over."""
+
+
+def governed_by_label(system) -> dict[str, Any]:
+    """{label: contract} of every contract whose roles the timelock takes over."""
+    return {
+        "vault": system.vault,
+        "engine": system.engine,
+        "oracle": system.oracle,
+        **{f"pool[{label}]": pool for label, pool in system.pools.items()},
+        "backstop": system.backstop,
+    }
+
+
 def governed_contracts(system) -> list[Any]:
-    return [system.vault, system.engine, system.oracle, *system.pools.values(), system.backstop]
+    return list(governed_by_label(system).values())
 
 
 def _roles(contract, names) -> list[bytes]:
     return [getattr(contract, name)() for name in names if hasattr(contract, name)]
 
 
+def role_names(contract) -> list[str]:
+    """Every role the contract defines, read from its ABI (the public `*_ROLE` constants),
+    so a role added to a contract later is covered without editing a list here."""
+    return sorted(
+        abi.name
+        for abi in contract.contract_type.view_methods
+        if abi.name.endswith("_ROLE") and not abi.inputs
+    )
+
+
+def roles_held(contract, account: str) -> list[str]:
+    return [name for name in role_names(contract) if contract.hasRole(getattr(contract, name)(), account)]
+
+
+def admin_roles_held(system, account: str) -> dict[str, list[str]]:
+    """{contract label: roles} of every admin role `account` holds (empty dict: none).
+
+    Admin means any role but GUARDIAN_ROLE (pause only) on the governed contracts, and
+    DEFAULT_ADMIN_ROLE on the timelock; its proposer, canceller and executor roles are the
+    timelocked process itself and are given only to the accounts the config names."""
+    held = {label: [r for r in roles_held(c, account) if r != GUARDIAN_ROLE]
+            for label, c in governed_by_label(system).items()}
+    held["timelock"] = [r for r in roles_held(system.timelock, account) if r == "DEFAULT_ADMIN_ROLE"]
+    return {label: roles for label, roles in held.items() if roles}
+
+
 def hand_over_to_timelock(system, deployer, guardian: str | None = None) -> None:
     """Grant every admin role to the timelock and the pause role to `guardian`, then the
-    deployer renounces all of them (it keeps GUARDIAN_ROLE only if it is the guardian)."""
+    deployer renounces all of them (it keeps GUARDIAN_ROLE only if it is the guardian).
+    Raises HandOverError if the deployer still holds an admin role afterwards."""
     timelock = system.timelock.address
     guardian = guardian or deployer.address
     for contract in governed_contracts(system):
@@ -44,6 +86,11 @@ def hand_over_to_timelock(system, deployer, guardian: str | None = None) -> None
         for role in guardian_roles:
             if guardian != deployer.address and contract.hasRole(role, deployer.address):
                 contract.renounceRole(role, deployer.address, sender=deployer)
+    # Read the chain back rather than trust the loop above: a role added to a contract but
+    # not to ADMIN_ROLES would otherwise stay with the deployer unnoticed.
+    left = admin_roles_held(system, deployer.address)
+    if left:
+        raise HandOverError(f"the deployer {deployer.address} still holds admin roles: {left}")
 
 
 def operation_salt(label: str) -> bytes:

@@ -1,4 +1,5 @@
-"""Gas of every hot path -> reports/gas.json (`make bench`, i.e. `ape run bench`).
+"""Gas of every hot path -> reports/gas.json, and the deployed code size of every contract
+against EIP-170 -> reports/codesize.json (`make bench`, i.e. `ape run bench`).
 
 Deploys on the local network (ape-foundry starts Anvil), funds the actors once, then runs
 each registered scenario from a chain snapshot of that base state, so scenarios are
@@ -18,9 +19,9 @@ Values are whole-transaction `receipt.gas_used` (21,000 base and calldata includ
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ape import accounts, chain
+from ape import accounts, chain, project
 
-from backstop import display, gas
+from backstop import codesize, display, gas
 from backstop.actors import fill, fund, set_price, signed_order, trade
 from backstop.config import SystemConfig
 from backstop.deploy import Market, System, deploy_system
@@ -298,3 +299,14 @@ def main():
     else:
         display.ok("every operation within its target")
     display.ok(f"wrote {path}")
+    report_codesize()
+
+
+def report_codesize() -> None:
+    """From the compiled contracts, not the chain: see backstop/codesize.py."""
+    sizes = codesize.measure(project)
+    display.console.print()
+    display.show(codesize.table(sizes))
+    for name, size in codesize.over_limit(sizes).items():
+        display.console.print(f"[red]over EIP-170:[/] {name} {size.total:,} B > {size.limit:,} B")
+    display.ok(f"wrote {codesize.write(sizes)}")

@@ -2,12 +2,13 @@
 
     ape run deploy                                   # local Anvil (started by ape-foundry)
     ape run deploy --network ethereum:sepolia:node \\
-        --config deployments/sepolia.example.json --account my-deployer
+        --config deployments/sepolia.config.json --account my-deployer
 
 Uses the one deployment path, backstop.deploy.deploy_system: on a local network it deploys
 mock token and feeds; on any other network it takes the real quote token and Chainlink feed
-addresses from --config (backstop.config.SystemConfig.from_file) and never deploys mocks.
-Writes the addresses to deployments/<network>.json.
+addresses from --config (backstop.config.SystemConfig.from_file) and never deploys mocks;
+the config's "governance" section must name a guardian and proposers, and every admin role
+ends with the Timelock. Writes the addresses to deployments/<network>.json.
 """
 
 from pathlib import Path
@@ -17,7 +18,7 @@ from ape import accounts
 from ape.cli import ConnectedProviderCommand
 
 from backstop import display
-from backstop.config import SystemConfig
+from backstop.config import ConfigError, SystemConfig
 from backstop.deploy import deploy_system, is_local_network
 
 
@@ -40,7 +41,7 @@ def cli(network, config_path, alias, out_dir):
             raise click.UsageError(f"--config is required on {network.name}: it names the real token and feeds")
         if not alias:
             raise click.UsageError(f"--account is required on {network.name} (see `ape accounts list`)")
-        config = SystemConfig.from_file(config_path)
+        config = load_live_config(config_path)
         deployer = accounts.load(alias)
 
     display.step(f"Deploying Backstop on {network.ecosystem.name}:{network.name} from {deployer.address}")
@@ -50,3 +51,14 @@ def cli(network, config_path, alias, out_dir):
     path = out_dir / f"{network.name}.json"
     system.save(path)
     display.ok(f"wrote {path}")
+
+
+def load_live_config(path: Path) -> SystemConfig:
+    """The config, checked before the account is unlocked: deploy_system checks it again,
+    but a refusal here spares the operator a passphrase prompt for nothing."""
+    try:
+        config = SystemConfig.from_file(path)
+        config.check(live=True)
+    except ConfigError as error:
+        raise click.ClickException(f"{path}: {error}") from error
+    return config
