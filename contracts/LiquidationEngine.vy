@@ -313,9 +313,16 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     segment: uint256 = config.segment
     before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
     mark: uint256 = staticcall oracle.price(market)
+    position: int256 = 0
+    entry: int256 = 0
+    position, entry = staticcall vault.position(owner, market)
+    assert position != 0 or before.mm == 0, "engine: no position"
+    assert position != 0 or before.collateral < 0, "engine: no unpaid deficit"
     opposite: int256 = 0
     opposite_entry: int256 = 0
     opposite, opposite_entry = staticcall vault.position(counterparty, market)
+    if position != 0:
+        assert opposite != 0 and (opposite > 0) != (position > 0), "engine: counterparty not opposite"
     profit: int256 = self._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - opposite_entry
     assert opposite != 0 and profit > 0, "engine: counterparty not profitable"
     theirs: IMarginVault.AccountHealth = staticcall vault.account_health(counterparty, segment)
@@ -356,11 +363,6 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
             self._settle(owner, segment)
         return amount
 
-    position: int256 = 0
-    entry: int256 = 0
-    position, entry = staticcall vault.position(owner, market)
-    assert position != 0, "engine: no position"
-    assert (opposite > 0) != (position > 0), "engine: counterparty not opposite"
     started: uint256 = 0
     seen: uint256 = 0
     started, seen = self._episode(owner, segment)
@@ -653,7 +655,11 @@ def _plan(
     reward: uint256 = amount * (mark - price if position > 0 else price - mark) // NOTIONAL_SCALE
     keeper_fee: uint256 = 0
     keeper_floor: uint256 = p1 >> 176
-    if reward < keeper_floor and (full_close or elapsed >= (p1 >> 64) & MASK_32):
+    # at the auction's end a partial call is topped up too, but only one that closes a full
+    # close factor's share: 1-wei calls must not farm the floor out of the account's equity
+    if reward < keeper_floor and (
+        full_close or (elapsed >= (p1 >> 64) & MASK_32 and amount * WAD >= held * (p0 & MASK_64))
+    ):
         keeper_fee = keeper_floor - reward
         if before.equity > 0:
             # a solvent account pays the floor out of its own equity only (never bad debt)

@@ -118,8 +118,8 @@ def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker,
     assert int(system.vault.equity(attacker, alts)) == -usd(84_000)
 
     engine = system.engine
-    with ape.reverts("engine: deficit exceeds cover, deleverage"):
-        engine.liquidate(attacker, sol.id, wad(1000), sender=keeper)
+    # the pools cannot pay all of it: ADL (a liquidation would close it at mark and leave the
+    # rest to the residual ADL; the keeper takes the shorter path)
     receipt = engine.deleverage(attacker, sol.id, maker, wad(1000), sender=keeper)
     (dl,) = events(receipt, engine.Deleveraged)
     (cover,) = events(receipt, alts_pool.Cover)

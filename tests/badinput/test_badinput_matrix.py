@@ -302,6 +302,10 @@ CASES: list[Case] = [
     Case("vault.cancel/twice", "vault", "cancel", lambda w: (w.o("cancelled"),), "maker", "vault: order cancelled"),
     Case("vault.sweep_fees/unknown-segment", "vault", "sweep_fees", B(99), "attacker", "vault: unknown segment"),
     Case("vault.sweep_fees/maxuint", "vault", "sweep_fees", B(MAX), "attacker", "vault: unknown segment"),
+    Case("vault.gate_withdrawals/attacker", "vault", "gate_withdrawals", lambda w: (0, 2**40), "attacker",
+         ROLE_MISSING),
+    Case("vault.gate_withdrawals/keeper", "vault", "gate_withdrawals", lambda w: (0, 2**63), "keeper",
+         ROLE_MISSING),
     Case("vault.transfer_position/attacker", "vault", "transfer_position",
          lambda w: (w.other, w.attacker, w.eth, wad(10), wad(1), 0, 0, False, wad(3000)), "attacker", ROLE_MISSING),
     Case("vault.transfer_position/zero", "vault", "transfer_position",
@@ -356,7 +360,9 @@ CASES: list[Case] = [
     Case("engine.flag/zero-address", "engine", "flag", lambda w: (ZERO, 0), "attacker", "engine: account healthy"),
     Case("engine.flag/paused", "engine", "flag", lambda w: (w.other, 0), "keeper", PAUSED,
          setup=lambda w: (w.price("ETH-PERP", 3300), w.engine.pause(sender=w.deployer))),
-    Case("engine.flag/stale", "engine", "flag", lambda w: (w.other, 0), "keeper", "oracle: stale price", setup=_stale),
+    # a stale feed no longer blocks flag (issue 9.4: valued against the account); a paused vault does
+    Case("engine.flag/vault-paused", "engine", "flag", lambda w: (w.other, 0), "keeper", "engine: vault paused",
+         setup=lambda w: (w.price("ETH-PERP", 3300), w.vault.pause(sender=w.deployer))),
     Case("engine.unflag/not-flagged", "engine", "unflag", lambda w: (w.other, 0), "attacker", "engine: not flagged"),
     Case("engine.liquidate/zero-size", "engine", "liquidate", lambda w: (w.other, w.eth, 0), "keeper",
          "engine: zero size"),
@@ -383,7 +389,7 @@ CASES: list[Case] = [
     Case("engine.deleverage/unknown-market", "engine", "deleverage", lambda w: (w.other, 99, w.maker, wad(1)),
          "keeper", "vault: unknown market"),
     Case("engine.deleverage/flat-owner", "engine", "deleverage", lambda w: (w.keeper, w.eth, w.maker, wad(1)),
-         "attacker", "engine: no position"),
+         "attacker", "engine: no unpaid deficit"),
     Case("engine.deleverage/not-opposite", "engine", "deleverage", lambda w: (w.other, w.eth, w.keeper, wad(1)),
          "attacker", "engine: counterparty not opposite"),
     Case("engine.deleverage/not-profitable", "engine", "deleverage", lambda w: (w.other, w.eth, w.maker, wad(1)),
@@ -537,23 +543,26 @@ ORACLE = [
          finding="scaling a huge answer by 10**(18 - decimals) overflows before the bounds check: bare revert"),
 ]
 
-def _role_cases(attr: str, role: str) -> list[Case]:
-    """snekmate access_control on every contract: only the role's admin manages it."""
+def _role_cases(attr: str, role: str, admin_setter: bool = True) -> list[Case]:
+    """snekmate access_control on every contract: only the role's admin manages it (the vault
+    does not export set_role_admin: it sits near the EIP-170 limit and governance never uses it)."""
     r = lambda w: getattr(getattr(w, attr), role)()  # noqa: E731
-    return [
+    cases = [
         Case(f"{attr}.grantRole/{role}/attacker", attr, "grantRole", lambda w: (r(w), w.attacker), "attacker",
              ROLE_MISSING),
         Case(f"{attr}.revokeRole/{role}/attacker", attr, "revokeRole", lambda w: (r(w), w.deployer), "attacker",
              ROLE_MISSING),
         Case(f"{attr}.renounceRole/{role}/for-other", attr, "renounceRole", lambda w: (r(w), w.deployer), "attacker",
              "access_control: can only renounce roles for itself"),
-        Case(f"{attr}.set_role_admin/{role}/attacker", attr, "set_role_admin",
-             lambda w: (r(w), getattr(w, attr).DEFAULT_ADMIN_ROLE()), "attacker", ROLE_MISSING),
     ]
+    if admin_setter:
+        cases.append(Case(f"{attr}.set_role_admin/{role}/attacker", attr, "set_role_admin",
+                          lambda w: (r(w), getattr(w, attr).DEFAULT_ADMIN_ROLE()), "attacker", ROLE_MISSING))
+    return cases
 
 
 ROLES = (
-    _role_cases("vault", "GUARDIAN_ROLE") + _role_cases("engine", "RISK_ADMIN_ROLE")
+    _role_cases("vault", "GUARDIAN_ROLE", admin_setter=False) + _role_cases("engine", "RISK_ADMIN_ROLE")
     + _role_cases("pool", "COVER_ROLE") + _role_cases("backstop", "INCOME_ROLE")
     + _role_cases("oracle", "FEED_ADMIN_ROLE")
 )
