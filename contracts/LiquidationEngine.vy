@@ -200,7 +200,7 @@ def flag(owner: address, segment: uint256):
     @param owner The account owner.
     @param segment The account's segment.
     """
-    self._check_live()
+    pausable._require_not_paused()
     health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
     assert health.mm > 0 and health.equity < convert(health.mm, int256), "engine: account healthy"
     started: uint256 = 0
@@ -238,7 +238,6 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     @param size Maximum base size to take over (18 decimals).
     @return uint256 The base size actually closed.
     """
-    # the vault's pause stops this too: its transfer_position reverts (no extra call here)
     pausable._require_not_paused()
     assert owner != msg.sender, "engine: self-liquidation"
     config: IMarginVault.MarketParams = staticcall vault.market(market)
@@ -305,7 +304,6 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     @param size Maximum base size to close (ignored for a flat owner).
     @return uint256 The base size closed (or round-tripped, for a flat owner).
     """
-    # the vault's pause stops this too: its transfer_position reverts (no extra call here)
     pausable._require_not_paused()
     assert size > 0, "engine: zero size"
     assert counterparty != owner, "engine: self-deleverage"
@@ -513,11 +511,6 @@ def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint25
 
 # ---------------------------------------------------------------- internal
 
-@internal
-def _check_live():
-    # a flag while the vault is paused would start an auction its owner cannot answer
-    pausable._require_not_paused()
-    assert not staticcall vault.paused(), "engine: vault paused"
 
 
 @internal

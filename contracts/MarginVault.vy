@@ -355,7 +355,9 @@ def set_pool_fee_share(share_bps: uint256):
 @external
 def pause():
     """
-    @notice Stop deposits, withdrawals and fills (guardian only).
+    @notice Reduce-only mode (guardian only): withdrawals and every fill that is not a pure
+            reduction of both sides stop; deposits, reducing fills, cancels and liquidations
+            go on, so nobody is liquidated without a way to add margin or reduce risk.
     """
     access_control._check_role(GUARDIAN_ROLE, msg.sender)
     pausable._pause()
@@ -375,12 +377,13 @@ def unpause():
 @external
 def deposit(segment: uint256, amount: uint256):
     """
-    @notice Add `amount` of the quote token to the caller's account in `segment`.
+    @notice Add `amount` of the quote token to the caller's account in `segment` (also while
+            the vault is paused).
     @dev The token is pulled with a balance-delta check: a fee-on-transfer token reverts.
     @param segment The segment of the account.
     @param amount Quote token amount in its own decimals.
     """
-    pausable._require_not_paused()
+    # deposits only lower risk: allowed while paused (reduce-only mode)
     self._check_amount(amount)
     self._check_segment(segment)
     before: uint256 = staticcall quote.balanceOf(self)
@@ -431,13 +434,14 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     """
     @notice Fill `amount` (base size) of a maker's signed order; the caller is the taker
             and takes the opposite side at the order's price.
-    @dev Both accounts must meet IM afterwards unless the fill only reduces that account's
+    @dev While the vault is paused only fills that reduce both sides go through.
+         Both accounts must meet IM afterwards unless the fill only reduces that account's
          position and does not lower its equity/MM ratio.
     @param order The maker's order (size > 0 buys, size < 0 sells).
     @param signature The maker's EIP-712 signature, r || s || v.
     @param amount Base size to fill, 18 decimals.
     """
-    pausable._require_not_paused()
+    paused: bool = pausable.paused
     self._check_amount(amount)
     assert order.size != 0, "vault: zero order size"
     assert order.size != min_value(int256), "vault: bad order size"
@@ -479,6 +483,10 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
         assert self._reduces(maker, maker_delta), "vault: not reduce-only"
     taker: TradeResult = self._trade(msg.sender, segment, order.market, -maker_delta, -signed_value, taker_fee)
 
+    # reduce-only mode while paused: both sides may only reduce
+    assert not paused or (self._reduces(maker, maker_delta) and self._reduces(taker, -maker_delta)), (
+        "vault: paused, reduce-only"
+    )
     self._update_market_state(order.market, config, maker, taker, maker_fee + taker_fee, 0)
     self._check_after_trade(order.maker, segment, order.market, mark, config, maker, maker_delta, signed_value)
     self._check_after_trade(msg.sender, segment, order.market, mark, config, taker, -maker_delta, -signed_value)
@@ -583,8 +591,7 @@ def transfer_position(
     @return AccountHealth The owner's health after the transfer.
     """
     access_control._check_role(ENGINE_ROLE, msg.sender)
-    # the pause stops liquidation and ADL too: nobody is liquidated while unable to add margin
-    pausable._require_not_paused()
+    # not paused here: owners can add margin and reduce while paused, so liquidation goes on
     self._check_amount(amount)
     assert owner != receiver, "vault: self-match"
     config: uint256 = self._config(market_id)

@@ -238,24 +238,31 @@ def test_bad_feed_in_one_market_never_freezes_liquidation_of_another(fault, fund
 # ---------------------------------------------------------------- 5. pause
 
 
-def test_pause_stops_liquidation_as_it_stops_margin_calls(funded, system, deployer, maker, trader, keeper, majors,
-                                                          usd, eth):
-    """Regression 9.5 (Aave v3's rule: a paused market cannot be liquidated): while the vault
-    is paused the owner cannot add margin or close, so keepers cannot liquidate or
-    deleverage either; after unpause both sides work again."""
+def test_pause_is_reduce_only_so_liquidation_goes_on(funded, system, deployer, maker, trader, keeper, majors, usd,
+                                                     eth):
+    """Regression 9.5: the vault's pause used to block deposits and fills but not liquidation,
+    so keepers liquidated owners who could neither add margin nor close. Now the pause is a
+    reduce-only mode (the exchanges' incident mode; Aave v3's frozen reserve likewise keeps
+    repay and liquidation open): withdrawals and risk-adding fills stop, while deposits,
+    reducing fills and liquidations go on. Both sides: the owner can rescue itself, and an
+    owner who does not is liquidated as usual."""
     fund(system, keeper, majors, usd(100_000))
-    trade(system, maker, trader, eth.id, wad(300), wad(3000))
+    trade(system, maker, trader, eth.id, wad(300), wad(3000))  # trader short 300
     set_price(system, "ETH-PERP", wad(3_300), deployer)
+    assert system.vault.account_health(trader, majors).equity < system.vault.account_health(trader, majors).mm
     system.vault.pause(sender=deployer)
-    with ape.reverts():
-        fund(system, trader, majors, usd(1))
-    with ape.reverts("engine: vault paused"):
-        system.engine.flag(trader, majors, sender=keeper)
-    # liquidate and deleverage both move positions through the vault's transfer_position
-    with ape.reverts("pausable: contract is paused"):
+    snap = chain.snapshot()
+    # the owner's side: margin in, risk down, still no withdrawal
+    fund(system, trader, majors, usd(60_000))
+    trade(system, maker, trader, eth.id, -wad(100), wad(3_300))  # both reduce
+    h = system.vault.account_health(trader, majors)
+    assert h.equity >= h.mm
+    with ape.reverts("engine: account healthy"):
         system.engine.liquidate(trader, eth.id, wad(300), sender=keeper)
-    system.vault.unpause(sender=deployer)
-    fund(system, trader, majors, usd(1))
+    with ape.reverts("pausable: contract is paused"):
+        system.vault.withdraw(majors, usd(1), sender=trader)
+    chain.restore(snap)
+    # the keeper's side: an owner who does nothing is liquidated while paused
     receipt = system.engine.liquidate(trader, eth.id, wad(300), sender=keeper)
     assert events(receipt, system.engine.Liquidated)[0].size > 0
 
@@ -344,3 +351,19 @@ def test_keeper_fee_floor_never_turns_a_solvent_account_into_bad_debt(seeded, de
     assert int(system.vault.collateral(trader, majors)) >= 0
     assert int(system.pools["majors"].totalAssets()) == pool_assets
     books.check()
+
+
+def test_one_wei_calls_at_the_auction_end_cannot_farm_the_fee_floor(funded, system, deployer, maker, trader, keeper,
+                                                                     majors, usd, eth):
+    """Found in review of the 9.6 fix: at the auction's end the floor top-up is paid only to a
+    call closing at least a close factor's share, so repeated 1-wei liquidations earn no fee
+    and cannot drain the account's equity without reducing its position."""
+    fund(system, keeper, majors, usd(100_000))
+    trade(system, maker, trader, eth.id, wad(300), wad(3000))
+    set_price(system, "ETH-PERP", wad(3_300), deployer)
+    system.engine.flag(trader, majors, sender=keeper)
+    chain.pending_timestamp = int(system.engine.flagged_at(trader, majors)) + 600
+    set_price(system, "ETH-PERP", wad(3_300), deployer)
+    for _ in range(3):
+        receipt = system.engine.liquidate(trader, eth.id, 1, sender=keeper)
+        assert events(receipt, system.engine.Liquidated)[0].keeper_fee == 0

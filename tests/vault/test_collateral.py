@@ -53,12 +53,13 @@ def test_deposit_unknown_segment_reverts(vault, token, trader, usd):
         vault.deposit(unknown, usd(10), sender=trader)
 
 
-def test_deposit_while_paused_reverts(vault, token, trader, deployer, majors, usd):
+def test_deposit_while_paused_is_allowed(vault, token, trader, deployer, majors, usd):
+    """Reduce-only mode (issue 9.5): a paused vault still takes margin."""
     token.mint(trader, usd(10), sender=trader)
     token.approve(vault, usd(10), sender=trader)
     vault.pause(sender=deployer)
-    with ape.reverts("pausable: contract is paused"):
-        vault.deposit(majors, usd(10), sender=trader)
+    vault.deposit(majors, usd(10), sender=trader)
+    assert vault.collateral(trader, majors) == usd(10)
 
 
 def test_deposit_without_allowance_reverts(vault, token, trader, majors, usd):

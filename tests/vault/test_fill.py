@@ -219,11 +219,18 @@ def test_unknown_market_reverts(funded, vault, maker, trader):
         fill(funded, order, trader)
 
 
-def test_fill_while_paused_reverts(funded, vault, deployer, maker, trader, eth):
-    order = signed_order(funded, maker, eth.id, wad(1), wad(3000))
+def test_fill_while_paused_only_reduces(funded, vault, deployer, maker, trader, eth):
+    """Reduce-only mode (issue 9.5): while paused an opening (or increasing, or one-sided
+    reducing) fill reverts; a fill that reduces both sides goes through."""
+    trade(funded, maker, trader, eth.id, wad(2), wad(3000))  # maker long 2, trader short 2
     vault.pause(sender=deployer)
-    with ape.reverts("pausable: contract is paused"):
-        fill(funded, order, trader)
+    with ape.reverts("vault: paused, reduce-only"):
+        fill(funded, signed_order(funded, maker, eth.id, wad(1), wad(3000)), trader)
+    with ape.reverts("vault: paused, reduce-only"):  # the maker reduces, the taker (flat) opens
+        fill(funded, signed_order(funded, maker, eth.id, -wad(1), wad(3000)), deployer)
+    fill(funded, signed_order(funded, maker, eth.id, -wad(1), wad(3000)), trader)
+    assert int(vault.position(maker, eth.id)[0]) == wad(1)
+    assert int(vault.position(trader, eth.id)[0]) == -wad(1)
 
 
 # ---------------------------------------------------------------- price band and dust
