@@ -4,7 +4,7 @@ import ape
 import pytest
 from ape import project
 
-from pool_helpers import MAX_UINT256, MISSING_ROLE, COOLDOWN, deposit, next_tx_at
+from pool_helpers import MAX_UINT256, MISSING_ROLE, COOLDOWN, VIRTUAL_SHARES, deposit, next_tx_at
 
 
 def test_zero_amounts(pool, backstop, token, settler, lp, deployer, usd):
@@ -115,7 +115,14 @@ def test_deposit_cap(pool, token, lp, deployer, usd):
     pool.deposit(usd(400), lp, sender=lp)
     assert pool.maxDeposit(lp) == 0
     pool.set_deposit_cap(MAX_UINT256, sender=deployer)
-    assert pool.maxDeposit(lp) == MAX_UINT256 == pool.maxMint(lp)
+    # no deposit cap: the only limit left is the share supply (2**160 - 1, the width of a redeem
+    # request's shares field); maxDeposit is the most assets whose shares still fit
+    supply, managed = pool.totalSupply(), pool.managed_assets()
+    room = 2**160 - 1 - supply
+    assert pool.maxMint(lp) == room
+    max_assets = -(-(room + 1) * (managed + 1) // (supply + VIRTUAL_SHARES)) - 1
+    assert pool.maxDeposit(lp) == max_assets
+    assert pool.previewDeposit(max_assets) <= room < pool.previewDeposit(max_assets + 1)
 
 
 def test_paused_blocks_deposits_not_redeems(pool, token, lp, deployer, usd):
