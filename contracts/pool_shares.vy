@@ -498,13 +498,16 @@ def _max_mint(pending: uint256) -> uint256:
     """
     @dev Most shares a mint can create now, with `pending` income the mint brings in first.
     """
-    room: uint256 = self._max_deposit()
-    if room == 0:
+    if self.paused:
         return 0
     left: uint256 = _MAX_SUPPLY - erc20.totalSupply
-    if self.deposit_cap == max_value(uint256):
+    cap: uint256 = self.deposit_cap
+    if cap == max_value(uint256):
         return left
-    return min(left, self._to_shares(room, (self._assets & MASK_128) + pending, False))
+    total: uint256 = self._total_assets()
+    if total >= cap:
+        return 0
+    return min(left, self._to_shares(cap - total, (self._assets & MASK_128) + pending, False))
 
 
 @internal

@@ -175,3 +175,52 @@ def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker,
     # a second crash the same day: the backstop cap is spent, nothing more leaves it
     assert int(backstop.draw_capacity(alts)) == 0
     books.check()
+
+
+def test_reentrant_income_cannot_slip_into_a_deposit_or_redeem(deployer, treasury, attacker, attacker2):
+    """notify_income is the one @reentrant entry of an InsurancePool (the vault's sweep inside
+    deposit calls it back). A hostile quote token holding INCOME_ROLE (worst case: in the
+    system only the vault holds it) calls notify_income from inside the pool's own token
+    transfers. Inside a deposit's pull the extra income breaks the exact balance check and the
+    whole deposit reverts, so no income can land between pricing and minting; inside a
+    redeem's payout (after every write) it is booked as ordinary income and the redeemer gets
+    exactly the price quoted before it."""
+    from ape import project
+
+    u, big = 10**6, 2**256 - 1
+    token = project.ReentrantToken.deploy(6, sender=deployer)
+    oracle = project.OracleAdapter.deploy(sender=deployer)
+    vault = project.MarginVault.deploy(token, oracle, treasury, sender=deployer)
+    vault.add_segment("majors", sender=deployer)
+    backstop = project.BackstopPool.deploy(token, "Backstop LP", "bLP", big, sender=deployer)
+    pool = project.InsurancePool.deploy(token, "Hostile LP", "hLP", 0, vault, backstop, big, 0, sender=deployer)
+    backstop.grantRole(backstop.INCOME_ROLE(), pool, sender=deployer)
+    backstop.set_segment_pool(0, pool, sender=deployer)
+    vault.set_segment_pool(0, pool, sender=deployer)
+    pool.set_redeem_delays(0, 3600, sender=deployer)
+    pool.grantRole(pool.INCOME_ROLE(), token, sender=deployer)
+    token.mint(token, 1_000 * u, sender=deployer)
+    token.execute(token, token.approve.encode_input(pool.address, big), sender=attacker)
+    token.mint(attacker2, 10_000 * u, sender=attacker2)
+    token.approve(pool, big, sender=attacker2)
+    pool.deposit(1_000 * u, attacker2, sender=attacker2)
+    reentrant_income = pool.notify_income.encode_input(10 * u)
+
+    # inside a deposit's pull: the deposit reverts as a whole
+    token.arm(pool, reentrant_income, sender=attacker)
+    with ape.reverts("pool: fee-on-transfer token"):
+        pool.deposit(100 * u, attacker2, sender=attacker2)
+    assert int(token.callbacks()) == 0  # reverted with the deposit, callback included
+
+    # inside a redeem's payout: booked as income after the redeem's own writes (the token is
+    # still armed: the reverted deposit rolled the hook's disarm back too)
+    shares = int(pool.balanceOf(attacker2)) // 2
+    pool.request_redeem(shares, sender=attacker2)
+    quoted = int(pool.previewRedeem(shares))
+    managed = int(pool.managed_assets())
+    before = int(token.balanceOf(attacker2))
+    receipt = pool.redeem(shares, attacker2, attacker2, sender=attacker2)
+    assert int(token.callbacks()) == 1 and token.last_success() is True
+    assert receipt.return_value == quoted == int(token.balanceOf(attacker2)) - before
+    assert int(pool.managed_assets()) == managed - quoted + 9 * u  # 10% of the income went to the backstop
+    assert int(token.balanceOf(pool)) == int(pool.managed_assets())

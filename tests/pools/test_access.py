@@ -72,6 +72,7 @@ def test_unauthorized_income_cover_draw(pool, backstop, token, attacker, lp, usd
         lambda p, b, a: p.pause(sender=a),
         lambda p, b, a: b.set_segment_pool(0, a, sender=a),
         lambda p, b, a: b.set_draw_cap(1, 1, sender=a),
+        lambda p, b, a: b.set_global_draw_cap(1, sender=a),
         lambda p, b, a: b.set_deposit_cap(1, sender=a),
         lambda p, b, a: b.set_redeem_delays(1, 3600, sender=a),
         lambda p, b, a: b.set_income_vesting(1, sender=a),
@@ -79,7 +80,7 @@ def test_unauthorized_income_cover_draw(pool, backstop, token, attacker, lp, usd
     ],
     ids=[
         "deposit_cap", "target_size", "redeem_delays", "income_vesting", "backstop_share",
-        "max_cover", "pause", "bs_segment_pool", "bs_draw_cap", "bs_deposit_cap",
+        "max_cover", "pause", "bs_segment_pool", "bs_draw_cap", "bs_global_draw_cap", "bs_deposit_cap",
         "bs_redeem_delays", "bs_income_vesting", "bs_pause",
     ],
 )
