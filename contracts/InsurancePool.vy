@@ -321,6 +321,7 @@ def cover(amount: uint256) -> uint256:
 def set_deposit_cap(cap: uint256):
     """
     @notice Cap on totalAssets for new deposits (max_value(uint256) = no cap).
+    @param cap The cap, in quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_deposit_cap(cap)
@@ -330,6 +331,7 @@ def set_deposit_cap(cap: uint256):
 def set_target_size(size: uint256):
     """
     @notice The pool size above which assets are surplus (see surplus()).
+    @param size Quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     self.target_size = size
@@ -341,6 +343,8 @@ def set_redeem_delays(cooldown_: uint256, window_: uint256):
     """
     @notice Cooldown before a redeem request unlocks and the window it stays open. Applies to
             new requests only.
+    @param cooldown_ Seconds from a request to its unlock.
+    @param window_ Seconds the request stays redeemable after the unlock.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_redeem_delays(cooldown_, window_)
@@ -350,6 +354,7 @@ def set_redeem_delays(cooldown_: uint256, window_: uint256):
 def set_income_vesting(period: uint256):
     """
     @notice Period over which new income vests (0 = at once; existing buckets keep their end).
+    @param period Seconds.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_income_vesting(period)
@@ -359,6 +364,7 @@ def set_income_vesting(period: uint256):
 def set_backstop_income_share(bps: uint256):
     """
     @notice Share of income forwarded to the backstop, in bps (0 allowed).
+    @param bps At most 10,000.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     assert bps <= BPS, "pool: bps > 10000"
@@ -371,6 +377,7 @@ def set_max_cover_per_block(amount: uint256):
     """
     @notice Most this pool pays out through cover in one block (quote units); the rest of a
             deficit goes to the backstop. Values >= 2**96 - 1 mean no limit.
+    @param amount Quote units per block.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     limit: uint256 = min(amount, UNLIMITED)
@@ -403,6 +410,7 @@ def unpause():
 def surplus() -> int256:
     """
     @notice totalAssets - target_size (negative when under target), for rebalancing.
+    @return int256 Quote units.
     """
     return convert(pool_shares._total_assets(), int256) - convert(self.target_size, int256)
 
@@ -412,6 +420,7 @@ def surplus() -> int256:
 def max_cover_per_block() -> uint256:
     """
     @notice Most this pool pays through cover in one block (max_value(uint256) = no limit).
+    @return uint256 Quote units.
     """
     limit: uint256 = self._cover_state >> 160
     if limit == UNLIMITED:
@@ -424,6 +433,7 @@ def max_cover_per_block() -> uint256:
 def cover_capacity() -> uint256:
     """
     @notice What this pool alone could still pay through cover in the current block.
+    @return uint256 Quote units.
     """
     return self._capacity()
 
@@ -450,6 +460,9 @@ def max_cover() -> uint256:
     """
     @notice The most a cover in the current block could pay: this pool's capacity plus what
             the backstop would still let this segment draw (0 if not registered there).
+            Bounded by the per-block limit: use cover_reach to decide whether a deficit is
+            uncovered.
+    @return uint256 Quote units.
     """
     capacity: uint256 = self._capacity()
     if staticcall backstop.segment_pool(segment) == self:

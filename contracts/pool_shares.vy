@@ -223,7 +223,10 @@ def convertToAssets(shares: uint256) -> uint256:
 @view
 def maxDeposit(receiver: address) -> uint256:
     """
-    @notice Most assets a deposit can take now: 0 while paused, else the room under the cap.
+    @notice Most assets a deposit can take now: 0 while paused, else the room under the cap
+            and under the 2**160 - 1 share supply (at the entry price).
+    @param receiver Ignored (no per-receiver limit).
+    @return uint256 Quote amount.
     """
     return self._max_deposit()
 
@@ -232,7 +235,10 @@ def maxDeposit(receiver: address) -> uint256:
 @view
 def maxMint(receiver: address) -> uint256:
     """
-    @notice Most shares a mint can create now (0 while paused or at the cap).
+    @notice Most shares a mint can create now (0 while paused or at the cap; never past the
+            2**160 - 1 share supply).
+    @param receiver Ignored (no per-receiver limit).
+    @return uint256 Shares.
     """
     return self._max_mint(0)
 
@@ -263,6 +269,8 @@ def previewDeposit(assets: uint256) -> uint256:
     """
     @notice Shares a deposit of `assets` mints now (rounded down, at the entry price: managed
             assets including unvested income).
+    @param assets Quote amount.
+    @return uint256 Shares.
     """
     return self._preview_deposit(assets, 0)
 
@@ -273,6 +281,8 @@ def previewMint(shares: uint256) -> uint256:
     """
     @notice Assets a mint of `shares` costs now (rounded up, at the entry price: managed
             assets including unvested income).
+    @param shares Shares to mint.
+    @return uint256 Quote amount.
     """
     return self._preview_mint(shares, 0)
 
@@ -482,7 +492,8 @@ def _max_deposit() -> uint256:
         return 0
     # a deposit of a mints floor(a * (S + V) / (M + 1)) <= R shares iff a < (R + 1) * (M + 1) / (S + V)
     supply: uint256 = erc20.totalSupply
-    room: uint256 = math._mul_div(_MAX_SUPPLY - supply + 1, (self._assets & MASK_128) + 1, supply + VIRTUAL_SHARES, True) - 1
+    managed: uint256 = self._assets & MASK_128
+    room: uint256 = math._mul_div(_MAX_SUPPLY - supply + 1, managed + 1, supply + VIRTUAL_SHARES, True) - 1
     cap: uint256 = self.deposit_cap
     if cap == max_value(uint256):
         return room
