@@ -21,6 +21,9 @@
             exit (redeem, withdraw, previews, maxWithdraw) and convertTo*, totalAssets,
               assets_per_share: EXCLUDING unvested income. A leaver never takes income that
               has not vested yet.
+          With no shares outstanding (first entry) the entry price is the exit price: unvested
+          income nobody holds vests to the first holders instead of staying with the virtual
+          shares (and the first deposit stays at par).
           entry >= exit, so deposit-then-redeem never profits (invariant 7), and a deposit
           never lowers the exit price (invariant 6): what a newcomer pays above the exit price
           is the incumbents' share of the unvested income, which they keep. A pool whose
@@ -490,10 +493,10 @@ def _max_deposit() -> uint256:
     """
     if self.paused:
         return 0
-    # a deposit of a mints floor(a * (S + V) / (M + 1)) <= R shares iff a < (R + 1) * (M + 1) / (S + V)
+    # a deposit of a mints floor(a * (S + V) / (E + 1)) <= R shares iff a < (R + 1) * (E + 1) / (S + V)
+    # (E: the entry total)
     supply: uint256 = erc20.totalSupply
-    managed: uint256 = self._assets & MASK_128
-    room: uint256 = math._mul_div(_MAX_SUPPLY - supply + 1, managed + 1, supply + VIRTUAL_SHARES, True) - 1
+    room: uint256 = math._mul_div(_MAX_SUPPLY - supply + 1, self._entry_total(0) + 1, supply + VIRTUAL_SHARES, True) - 1
     cap: uint256 = self.deposit_cap
     if cap == max_value(uint256):
         return room
@@ -518,7 +521,22 @@ def _max_mint(pending: uint256) -> uint256:
     total: uint256 = self._total_assets()
     if total >= cap:
         return 0
-    return min(left, self._to_shares(cap - total, (self._assets & MASK_128) + pending, False))
+    return min(left, self._to_shares(cap - total, self._entry_total(pending), False))
+
+
+@internal
+@view
+def _entry_total(pending: uint256) -> uint256:
+    """
+    @dev The assets an entry is priced on: managed assets (unvested income included) plus
+         `pending` income the entry brings in first. With no shares outstanding the unvested
+         income belongs to nobody: pricing it in would only hand it to the virtual shares and
+         take the first deposit far off par, so the first entry prices on vested assets
+         (totalAssets) and that income vests to the first holders.
+    """
+    if erc20.totalSupply == 0:
+        return self._total_assets()
+    return (self._assets & MASK_128) + pending
 
 
 @internal
@@ -527,7 +545,7 @@ def _preview_deposit(assets: uint256, pending: uint256) -> uint256:
     """
     @dev Shares a deposit of `assets` mints after `pending` income is brought in (rounded down).
     """
-    return self._to_shares(assets, (self._assets & MASK_128) + pending, False)
+    return self._to_shares(assets, self._entry_total(pending), False)
 
 
 @internal
@@ -536,7 +554,7 @@ def _preview_mint(shares: uint256, pending: uint256) -> uint256:
     """
     @dev Assets a mint of `shares` costs after `pending` income is brought in (rounded up).
     """
-    return self._to_assets(shares, (self._assets & MASK_128) + pending, True)
+    return self._to_assets(shares, self._entry_total(pending), True)
 
 
 @internal
@@ -546,7 +564,7 @@ def _deposit(assets: uint256, receiver: address) -> uint256:
     """
     assert assets > 0, "pool: zero amount"
     self._check_deposit(assets)
-    shares: uint256 = self._to_shares(assets, self._assets & MASK_128, False)
+    shares: uint256 = self._to_shares(assets, self._entry_total(0), False)
     assert shares > 0, "pool: zero shares"
     self._enter(assets, shares, receiver)
     return shares
@@ -558,7 +576,7 @@ def _mint(shares: uint256, receiver: address) -> uint256:
     @dev mint at the entry price (managed assets, unvested income included), rounded up.
     """
     assert shares > 0, "pool: zero amount"
-    assets: uint256 = self._to_assets(shares, self._assets & MASK_128, True)
+    assets: uint256 = self._to_assets(shares, self._entry_total(0), True)
     assert assets > 0, "pool: zero amount"
     self._check_deposit(assets)
     self._enter(assets, shares, receiver)
@@ -577,7 +595,7 @@ def _check_deposit(assets: uint256):
 @internal
 def _enter(assets: uint256, shares: uint256, receiver: address):
     # every redeem request packs its shares in 160 bits: keep the whole supply within them
-    assert erc20.totalSupply + shares <= _MAX_SUPPLY, "pool: share supply overflow"
+    assert shares <= _MAX_SUPPLY - erc20.totalSupply, "pool: share supply overflow"
     self._pull(msg.sender, assets)
     state: uint256 = self._assets
     managed: uint256 = (state & MASK_128) + assets

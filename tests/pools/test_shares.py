@@ -176,3 +176,17 @@ def test_entry_price_includes_unvested_income(pool, token, lp, lp2, settler, dep
     chain.mine(1, timestamp=now() + 86400)
     assert usd(110) - 1 <= pool.convertToAssets(shares) <= usd(110)
     assert usd(1100) - 1 <= pool.convertToAssets(pool.balanceOf(lp)) <= usd(1100)
+
+
+def test_first_deposit_prices_on_vested_assets(pool, token, lp, settler, deployer, usd):
+    """Income that reaches a pool with no shares belongs to nobody: the first deposit is priced on
+    totalAssets (par) and that income vests to the first holder, instead of staying forever with
+    the virtual shares and taking the share price far off par."""
+    pool.set_backstop_income_share(0, sender=deployer)
+    income(token, pool, settler, usd(7))  # e.g. fees swept into a pool before its first LP
+    assert pool.totalSupply() == 0 and pool.managed_assets() == usd(7) and pool.totalAssets() == 0
+    assert pool.previewDeposit(usd(1000)) == usd(1000) * VIRTUAL_SHARES
+    shares = deposit(token, pool, lp, usd(1000)).return_value
+    assert shares == usd(1000) * VIRTUAL_SHARES
+    chain.mine(1, timestamp=now() + 86400)
+    assert usd(1007) - 1 <= pool.convertToAssets(shares) <= usd(1007)
