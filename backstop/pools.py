@@ -32,6 +32,7 @@ DEFAULT_POOL_PARAMS: dict[str, Any] = {
     "backstop_deposit_cap": MAX_UINT256,
     "draw_cap_bps": 2500,
     "draw_window": 86400,
+    "global_draw_cap_bps": 5000,  # all segments together, per window
 }
 
 
@@ -56,6 +57,8 @@ def deploy_pools(system, deployer, params: dict[str, Any] | None = None) -> tupl
     backstop = project.BackstopPool.deploy(token.address, "Backstop LP", "bLP", p["backstop_deposit_cap"], sender=deployer)
     if (p["draw_cap_bps"], p["draw_window"]) != (2500, 86400):
         backstop.set_draw_cap(p["draw_cap_bps"], p["draw_window"], sender=deployer)
+    if p["global_draw_cap_bps"] != 5000:
+        backstop.set_global_draw_cap(p["global_draw_cap_bps"], sender=deployer)
     _set_share_params(backstop, p, deployer)
     income_role = role(backstop, "INCOME_ROLE")
 

@@ -5,12 +5,24 @@
 @title BackstopPool
 @notice The shared second loss layer behind the segment InsurancePools. LPs hold ERC-4626
         shares (pool_shares). Each segment pool forwards part of its income here and, when it
-        cannot pay a deficit itself, draws the rest through `draw` — only for its own segment
-        and at most draw_cap_bps of the backstop's assets per segment per draw_window, so one
-        segment can never drain the fund (Drift LUNA 2022).
-@dev The per-segment cap is fixed at the first draw of a window: cap = totalAssets at that
-     moment * draw_cap_bps / 10_000 (rounded down); the window lasts draw_window seconds from
-     that draw, then the next draw opens a new window. Draw is the only path to a loss here.
+        cannot pay a deficit itself, draws the rest through `draw` — only for its own segment,
+        at most draw_cap_bps of the backstop per segment per draw_window and at most
+        global_draw_cap_bps of it across all segments per window, so neither one segment nor
+        several crashing together can drain the fund (Drift LUNA 2022).
+@dev Caps are recomputed at every draw from the assets the window started with:
+       segment cap = draw_cap_bps * (managed assets now + drawn by the segment in its window) / 10_000
+       global cap  = global_draw_cap_bps * (managed assets now + drawn by all in the global window) / 10_000
+     (rounded down). Adding back what the window already drew makes the base the backstop at
+     the window's start net of later deposits, redeems and income, so the first draw of a
+     window pins nothing (a dust draw cannot freeze a small cap for a day) and the cap does not
+     shrink as the window's own draws spend it. Managed assets (unvested income included) are
+     the base because a draw is charged to unvested income first: totalAssets + drawn would
+     count a draw paid from unvested income twice. A window lasts draw_window seconds from the
+     draw that opened it; the next draw after that opens a new one (the segment windows and the
+     global window roll independently). Draw is the only path to a loss here.
+     Storage: a window is start (low 64) | drawn (high 192) in one slot; the three draw
+     parameters share one slot (draw_cap_bps 16 | global_draw_cap_bps 16 | draw_window 64), so
+     a draw reads three slots for its limits.
 """
 
 from ethereum.ercs import IERC20
@@ -42,22 +54,20 @@ BPS: constant(uint256) = 10_000
 DEFAULT_DRAW_CAP_BPS: constant(uint256) = 2_500
 DEFAULT_DRAW_WINDOW: constant(uint256) = 86400
 MAX_DRAW_WINDOW: constant(uint256) = 365 * 86400
-
-
-# ---------------------------------------------------------------- types
-
-struct DrawWindow:
-    start: uint256
-    cap: uint256
-    drawn: uint256
+# all segments together may draw at most half of the backstop per window by default
+_DEFAULT_GLOBAL_DRAW_CAP_BPS: constant(uint256) = 5_000
+_MASK_16: constant(uint256) = 2**16 - 1
+_MASK_64: constant(uint256) = 2**64 - 1
 
 
 # ---------------------------------------------------------------- storage
 
 segment_pool: public(HashMap[uint256, address])
-draw_cap_bps: public(uint256)
-draw_window: public(uint256)
-_windows: HashMap[uint256, DrawWindow]
+# draw_cap_bps (low 16) | global_draw_cap_bps (16) | draw_window (64)
+_draw_params: uint256
+# per segment, and for all segments together: window start (low 64) | drawn in it (high 192)
+_windows: HashMap[uint256, uint256]
+_global_window: uint256
 
 
 # ---------------------------------------------------------------- events
@@ -92,8 +102,7 @@ def __init__(asset_: IERC20, name_: String[25], symbol_: String[5], deposit_cap_
     access_control._grant_role(RISK_ADMIN_ROLE, msg.sender)
     access_control._grant_role(GUARDIAN_ROLE, msg.sender)
     pool_shares._set_deposit_cap(deposit_cap_)
-    self.draw_cap_bps = DEFAULT_DRAW_CAP_BPS
-    self.draw_window = DEFAULT_DRAW_WINDOW
+    self._draw_params = DEFAULT_DRAW_CAP_BPS | (_DEFAULT_GLOBAL_DRAW_CAP_BPS << 16) | (DEFAULT_DRAW_WINDOW << 32)
 
 
 # ---------------------------------------------------------------- income and draw
@@ -115,10 +124,11 @@ def notify_income(amount: uint256):
 @external
 def draw(segment: uint256, amount: uint256, recipient: address) -> uint256:
     """
-    @notice Pay part of `segment`'s deficit that its pool could not: min(amount, assets,
-            remaining cap of the segment's window) goes to `recipient`.
+    @notice Pay part of `segment`'s deficit that its pool could not: min(amount, room left
+            under the segment's cap, room left under the global cap, assets) goes to `recipient`.
     @dev Only the pool registered for `segment`. The loss is charged to backstop LPs
-         (unvested income first); the Draw event reports requested and paid.
+         (unvested income first); the Draw event reports requested and paid (0 included).
+         A draw that pays nothing stores nothing, so it opens no window.
     @param segment The segment whose pool is calling.
     @param amount The part of the deficit still unpaid.
     @param recipient Who receives the payment (the vault or the liquidation engine).
@@ -127,14 +137,16 @@ def draw(segment: uint256, amount: uint256, recipient: address) -> uint256:
     assert msg.sender == self.segment_pool[segment] and msg.sender != empty(address), "backstop: not segment pool"
     assert amount > 0, "backstop: zero amount"
     assert recipient != empty(address), "backstop: zero recipient"
-    window: DrawWindow = self._current_window(segment)
-    room: uint256 = 0
-    if window.cap > window.drawn:
-        room = window.cap - window.drawn
-    paid: uint256 = min(min(amount, room), pool_shares._assets & pool_shares.MASK_128)
+    params: uint256 = self._draw_params
+    managed: uint256 = pool_shares._assets & pool_shares.MASK_128
+    window: uint256 = self._window_now(self._windows[segment], params)
+    global_window: uint256 = self._window_now(self._global_window, params)
+    room: uint256 = self._room(window, params & _MASK_16, managed)
+    global_room: uint256 = self._room(global_window, (params >> 16) & _MASK_16, managed)
+    paid: uint256 = min(min(amount, room), min(global_room, managed))
     if paid > 0:
-        window.drawn += paid
-        self._windows[segment] = window
+        self._windows[segment] = window + (paid << 64)
+        self._global_window = global_window + (paid << 64)
         pool_shares._take_loss(paid)
         pool_shares._pay(recipient, paid)
     log Draw(segment=segment, requested=amount, paid=paid, recipient=recipient)
@@ -147,6 +159,8 @@ def draw(segment: uint256, amount: uint256, recipient: address) -> uint256:
 def set_segment_pool(segment: uint256, pool: address):
     """
     @notice Register the InsurancePool allowed to draw for `segment` (zero to unregister).
+    @param segment The segment.
+    @param pool The pool allowed to draw for it.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     self.segment_pool[segment] = pool
@@ -156,22 +170,41 @@ def set_segment_pool(segment: uint256, pool: address):
 @external
 def set_draw_cap(cap_bps: uint256, window_: uint256):
     """
-    @notice Per-segment draw cap (bps of backstop assets) and its window length (seconds).
-            Applies from the next window.
+    @notice Per-segment draw cap (bps of the backstop's assets at the window's start) and the
+            window length (seconds) of the segment and global windows. Both apply from the next
+            draw: caps are recomputed at every draw, and an open window ends draw_window after
+            its start.
+    @param cap_bps Per-segment cap, at most 10,000.
+    @param window_ Window length, 1 second to 365 days.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     assert cap_bps <= BPS, "backstop: bps > 10000"
     assert window_ > 0 and window_ <= MAX_DRAW_WINDOW, "backstop: bad window"
-    self.draw_cap_bps = cap_bps
-    self.draw_window = window_
+    params: uint256 = self._draw_params
+    self._draw_params = cap_bps | (params & (_MASK_16 << 16)) | (window_ << 32)
     log pool_shares.ParamSet(param="draw_cap_bps", value=cap_bps)
     log pool_shares.ParamSet(param="draw_window", value=window_)
+
+
+@external
+def set_global_draw_cap(cap_bps: uint256):
+    """
+    @notice Cap on what all segments together may draw per window (bps of the backstop's
+            assets at the global window's start). Applies from the next draw.
+    @param cap_bps Global cap, at most 10,000 (0 stops every draw).
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    assert cap_bps <= BPS, "backstop: bps > 10000"
+    params: uint256 = self._draw_params
+    self._draw_params = (params & ~(_MASK_16 << 16)) | (cap_bps << 16)
+    log pool_shares.ParamSet(param="global_draw_cap_bps", value=cap_bps)
 
 
 @external
 def set_deposit_cap(cap: uint256):
     """
     @notice Cap on totalAssets for new deposits (max_value(uint256) = no cap).
+    @param cap The cap, in quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_deposit_cap(cap)
@@ -181,6 +214,8 @@ def set_deposit_cap(cap: uint256):
 def set_redeem_delays(cooldown_: uint256, window_: uint256):
     """
     @notice Cooldown before a redeem request unlocks and the window it stays open.
+    @param cooldown_ Seconds from a request to its unlock.
+    @param window_ Seconds the request stays redeemable after the unlock.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_redeem_delays(cooldown_, window_)
@@ -190,6 +225,7 @@ def set_redeem_delays(cooldown_: uint256, window_: uint256):
 def set_income_vesting(period: uint256):
     """
     @notice Period over which new income vests.
+    @param period Seconds (0 = at once).
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_income_vesting(period)
@@ -217,37 +253,106 @@ def unpause():
 
 @external
 @view
+def draw_cap_bps() -> uint256:
+    """
+    @notice Per-segment draw cap, in bps of the backstop's assets at the window's start.
+    @return uint256 The cap in bps.
+    """
+    return self._draw_params & _MASK_16
+
+
+@external
+@view
+def global_draw_cap_bps() -> uint256:
+    """
+    @notice Cap on all segments' draws together per window, in bps.
+    @return uint256 The cap in bps.
+    """
+    return (self._draw_params >> 16) & _MASK_16
+
+
+@external
+@view
+def draw_window() -> uint256:
+    """
+    @notice Length of a draw window (segment and global), in seconds.
+    @return uint256 Seconds.
+    """
+    return self._draw_params >> 32
+
+
+@external
+@view
 def draw_capacity(segment: uint256) -> uint256:
     """
-    @notice What `segment` could still draw now (cap left in its window, bounded by assets).
+    @notice What `segment` could still draw now: min(room under its own cap, room under the
+            global cap, assets).
+    @param segment The segment.
+    @return uint256 Quote units.
     """
-    window: DrawWindow = self._current_window(segment)
-    if window.cap <= window.drawn:
-        return 0
-    return min(window.cap - window.drawn, pool_shares._assets & pool_shares.MASK_128)
+    params: uint256 = self._draw_params
+    managed: uint256 = pool_shares._assets & pool_shares.MASK_128
+    room: uint256 = self._room(self._window_now(self._windows[segment], params), params & _MASK_16, managed)
+    global_room: uint256 = self._room(self._window_now(self._global_window, params), (params >> 16) & _MASK_16, managed)
+    return min(min(room, global_room), managed)
 
 
 @external
 @view
 def draw_state(segment: uint256) -> (uint256, uint256, uint256):
     """
-    @notice The stored draw window of `segment`: (start, cap, drawn). A window older than
-            draw_window is replaced at the next draw.
+    @notice The stored draw window of `segment`: (start, cap now, drawn). A window older than
+            draw_window is replaced at the next draw; until then it is reported as stored.
+    @param segment The segment.
+    @return (uint256, uint256, uint256) start, cap (bps of managed assets + drawn), drawn.
     """
-    window: DrawWindow = self._windows[segment]
-    return window.start, window.cap, window.drawn
+    params: uint256 = self._draw_params
+    return self._state(self._windows[segment], params & _MASK_16)
+
+
+@external
+@view
+def global_draw_state() -> (uint256, uint256, uint256):
+    """
+    @notice The stored global draw window (all segments): (start, cap now, drawn). A window
+            older than draw_window is replaced at the next draw; until then it is reported as
+            stored.
+    @return (uint256, uint256, uint256) start, cap (bps of managed assets + drawn), drawn.
+    """
+    params: uint256 = self._draw_params
+    return self._state(self._global_window, (params >> 16) & _MASK_16)
 
 
 # ---------------------------------------------------------------- internal
 
 @internal
 @view
-def _current_window(segment: uint256) -> DrawWindow:
-    window: DrawWindow = self._windows[segment]
-    if window.start == 0 or block.timestamp >= window.start + self.draw_window:
-        window = DrawWindow(
-            start=block.timestamp,
-            cap=pool_shares._total_assets() * self.draw_cap_bps // BPS,
-            drawn=0,
-        )
+def _window_now(window: uint256, params: uint256) -> uint256:
+    """
+    @dev The window a draw now falls in: the stored one, or a fresh one starting now (nothing
+         drawn) if none is open.
+    """
+    start: uint256 = window & _MASK_64
+    if start == 0 or block.timestamp >= start + (params >> 32):
+        return block.timestamp
     return window
+
+
+@internal
+@pure
+def _room(window: uint256, cap_bps: uint256, managed: uint256) -> uint256:
+    """
+    @dev cap_bps of (managed + drawn) minus drawn, floored at 0 (rounded down).
+    """
+    drawn: uint256 = window >> 64
+    cap: uint256 = (managed + drawn) * cap_bps // BPS
+    if cap <= drawn:
+        return 0
+    return cap - drawn
+
+
+@internal
+@view
+def _state(window: uint256, cap_bps: uint256) -> (uint256, uint256, uint256):
+    drawn: uint256 = window >> 64
+    return window & _MASK_64, ((pool_shares._assets & pool_shares.MASK_128) + drawn) * cap_bps // BPS, drawn

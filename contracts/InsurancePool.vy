@@ -14,6 +14,21 @@
      segment's cover, and the backstop only pays through draw, capped per segment.
      The per-block cover state packs block number (64) | covered in that block (96) | limit
      (96) in one slot; limits >= 2**96 - 1 mean "no limit".
+     JIT fairness: shares are bought at the entry price (managed assets, unvested income
+     included: see pool_shares), and deposit/mint first have the vault sweep this segment's
+     accrued fees and penalties (MarginVault.sweep_fees, permissionless), so income earned
+     before a deposit is already in the pool, priced into the shares the newcomer buys, when
+     the deposit is priced. A depositor therefore gains nothing from income earned or notified
+     before it joined. previewDeposit/previewMint/maxMint price in the income the sweep would
+     bring (pending_income), so they match what deposit/mint do in the same block.
+     Reentrancy: the sweep calls back notify_income while deposit holds this contract's lock,
+     so notify_income alone is @reentrant. It is safe as a reentry point because it only ever
+     adds: it pulls `amount` (the caller's tokens) and books it as unvested income, reading
+     all state fresh. Every other function either does its external calls after its own
+     writes (cover, redeem, withdraw) or checks the exact balance change around its pull
+     (_pull in deposit/mint/notify_income), so income landing inside that pull reverts it.
+     notify_income still needs INCOME_ROLE (the vault), and the backstop it calls stays locked
+     against reentry.
 """
 
 from ethereum.ercs import IERC20
@@ -30,10 +45,60 @@ import pool_shares
 initializes: access_control
 initializes: pool_shares
 
+# every pool_shares function but deposit, mint, previewDeposit, previewMint and maxMint,
+# which this pool defines itself (sweep first / price the pending sweep in)
 exports: (
     access_control.__interface__,
-    pool_shares.__interface__,
+    pool_shares.erc20.totalSupply,
+    pool_shares.erc20.balanceOf,
+    pool_shares.erc20.approve,
+    pool_shares.erc20.allowance,
+    pool_shares.erc20.name,
+    pool_shares.erc20.symbol,
+    pool_shares.erc20.decimals,
+    pool_shares.erc20.permit,
+    pool_shares.erc20.nonces,
+    pool_shares.erc20.DOMAIN_SEPARATOR,
+    pool_shares.erc20.eip712Domain,
+    pool_shares.transfer,
+    pool_shares.transferFrom,
+    pool_shares.totalAssets,
+    pool_shares.convertToShares,
+    pool_shares.convertToAssets,
+    pool_shares.maxDeposit,
+    pool_shares.maxWithdraw,
+    pool_shares.maxRedeem,
+    pool_shares.previewWithdraw,
+    pool_shares.previewRedeem,
+    pool_shares.withdraw,
+    pool_shares.redeem,
+    pool_shares.request_redeem,
+    pool_shares.cancel_redeem,
+    pool_shares.pending_request,
+    pool_shares.assets_per_share,
+    pool_shares.managed_assets,
+    pool_shares.vested_income,
+    pool_shares.unvested_income,
+    pool_shares.vesting_end,
+    pool_shares.DECIMALS_OFFSET,
+    pool_shares.asset,
+    pool_shares.paused,
+    pool_shares.deposit_cap,
+    pool_shares.cooldown,
+    pool_shares.redeem_window,
+    pool_shares.income_vesting,
 )
+
+
+# What the pool needs from the MarginVault: the permissionless sweep, and the views that say
+# how much a sweep would bring (the same split as MarginVault.sweep_fees).
+interface IFeeVault:
+    def sweep_fees(segment: uint256) -> uint256: nonpayable
+    def segment_pool(segment: uint256) -> address: view
+    def segment_markets(segment: uint256) -> DynArray[uint256, _MAX_MARKETS_PER_SEGMENT]: view
+    def accrued_fees(market_id: uint256) -> uint256: view
+    def accrued_penalties(market_id: uint256) -> uint256: view
+    def pool_fee_share_bps() -> uint256: view
 
 
 # ---------------------------------------------------------------- constants
@@ -48,6 +113,8 @@ DEFAULT_BACKSTOP_SHARE_BPS: constant(uint256) = 1_000
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 UNLIMITED: constant(uint256) = MASK_96
+# MarginVault.MAX_MARKETS_PER_SEGMENT (bound of segment_markets)
+_MAX_MARKETS_PER_SEGMENT: constant(uint256) = 16
 
 
 # ---------------------------------------------------------------- storage
@@ -120,15 +187,91 @@ def __init__(
     self._cover_state = block.number | (UNLIMITED << 160)
 
 
+# ---------------------------------------------------------------- deposits (sweep first)
+
+@external
+def deposit(assets: uint256, receiver: address) -> uint256:
+    """
+    @notice Deposit `assets` of the quote token and mint shares to `receiver`. The vault first
+            sweeps this segment's accrued fees into the pool, then the shares are priced at the
+            entry price (managed assets, unvested income included), rounded down.
+    @param assets Quote amount (the caller approved it).
+    @param receiver Owner of the new shares.
+    @return uint256 Shares minted.
+    """
+    self._sweep()
+    return pool_shares._deposit(assets, receiver)
+
+
+@external
+def mint(shares: uint256, receiver: address) -> uint256:
+    """
+    @notice Mint exactly `shares` to `receiver`, after the vault sweeps this segment's accrued
+            fees into the pool; pulls their cost at the entry price, rounded up.
+    @param shares Shares to mint.
+    @param receiver Owner of the new shares.
+    @return uint256 Assets pulled.
+    """
+    self._sweep()
+    return pool_shares._mint(shares, receiver)
+
+
+@external
+@view
+def previewDeposit(assets: uint256) -> uint256:
+    """
+    @notice Shares a deposit of `assets` mints now, including the income its sweep brings in.
+    @param assets Quote amount.
+    @return uint256 Shares (rounded down).
+    """
+    return pool_shares._preview_deposit(assets, self._pending_income())
+
+
+@external
+@view
+def previewMint(shares: uint256) -> uint256:
+    """
+    @notice Assets a mint of `shares` costs now, including the income its sweep brings in.
+    @param shares Shares to mint.
+    @return uint256 Quote amount (rounded up).
+    """
+    return pool_shares._preview_mint(shares, self._pending_income())
+
+
+@external
+@view
+def maxMint(receiver: address) -> uint256:
+    """
+    @notice Most shares a mint can create now (0 while paused or at the cap).
+    @param receiver Ignored (no per-receiver limit).
+    @return uint256 Shares.
+    """
+    return pool_shares._max_mint(self._pending_income())
+
+
+@external
+@view
+def pending_income() -> uint256:
+    """
+    @notice Income the vault's next sweep of this segment would add to this pool (its fee
+            share plus penalties, minus the part forwarded to the backstop); 0 without a vault.
+    @return uint256 Quote units.
+    """
+    return self._pending_income()
+
+
 # ---------------------------------------------------------------- income and cover
 
 @external
+@reentrant
 def notify_income(amount: uint256):
     """
     @notice Receive segment income (fees, liquidation penalties): pulls `amount` from the
             caller, forwards backstop_income_share_bps of it to the backstop, and vests the
             rest linearly over income_vesting.
     @dev INCOME_ROLE. The caller approves `amount` first. Fee-on-transfer tokens revert.
+         Reentrant so that the vault's sweep inside deposit/mint can call it (see the
+         contract's @dev for why this reentry point is safe).
     @param amount Quote amount.
     """
     access_control._check_role(INCOME_ROLE, msg.sender)
@@ -178,6 +321,7 @@ def cover(amount: uint256) -> uint256:
 def set_deposit_cap(cap: uint256):
     """
     @notice Cap on totalAssets for new deposits (max_value(uint256) = no cap).
+    @param cap The cap, in quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_deposit_cap(cap)
@@ -187,6 +331,7 @@ def set_deposit_cap(cap: uint256):
 def set_target_size(size: uint256):
     """
     @notice The pool size above which assets are surplus (see surplus()).
+    @param size Quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     self.target_size = size
@@ -198,6 +343,8 @@ def set_redeem_delays(cooldown_: uint256, window_: uint256):
     """
     @notice Cooldown before a redeem request unlocks and the window it stays open. Applies to
             new requests only.
+    @param cooldown_ Seconds from a request to its unlock.
+    @param window_ Seconds the request stays redeemable after the unlock.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_redeem_delays(cooldown_, window_)
@@ -207,6 +354,7 @@ def set_redeem_delays(cooldown_: uint256, window_: uint256):
 def set_income_vesting(period: uint256):
     """
     @notice Period over which new income vests (0 = at once; existing buckets keep their end).
+    @param period Seconds.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     pool_shares._set_income_vesting(period)
@@ -216,6 +364,7 @@ def set_income_vesting(period: uint256):
 def set_backstop_income_share(bps: uint256):
     """
     @notice Share of income forwarded to the backstop, in bps (0 allowed).
+    @param bps At most 10,000.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     assert bps <= BPS, "pool: bps > 10000"
@@ -228,6 +377,7 @@ def set_max_cover_per_block(amount: uint256):
     """
     @notice Most this pool pays out through cover in one block (quote units); the rest of a
             deficit goes to the backstop. Values >= 2**96 - 1 mean no limit.
+    @param amount Quote units per block.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     limit: uint256 = min(amount, UNLIMITED)
@@ -260,6 +410,7 @@ def unpause():
 def surplus() -> int256:
     """
     @notice totalAssets - target_size (negative when under target), for rebalancing.
+    @return int256 Quote units.
     """
     return convert(pool_shares._total_assets(), int256) - convert(self.target_size, int256)
 
@@ -269,6 +420,7 @@ def surplus() -> int256:
 def max_cover_per_block() -> uint256:
     """
     @notice Most this pool pays through cover in one block (max_value(uint256) = no limit).
+    @return uint256 Quote units.
     """
     limit: uint256 = self._cover_state >> 160
     if limit == UNLIMITED:
@@ -281,8 +433,25 @@ def max_cover_per_block() -> uint256:
 def cover_capacity() -> uint256:
     """
     @notice What this pool alone could still pay through cover in the current block.
+    @return uint256 Quote units.
     """
     return self._capacity()
+
+
+@external
+@view
+def cover_reach() -> uint256:
+    """
+    @notice The most this pool plus the backstop could pay for this segment, ignoring the
+            per-block cover limit: managed assets + what the backstop would still let this
+            segment draw (0 if not registered there). The limit only spreads the pool's
+            payments over blocks; a deficit is uncovered (ADL may start) only beyond this.
+    @return uint256 Quote units.
+    """
+    reach: uint256 = pool_shares._assets & pool_shares.MASK_128
+    if staticcall backstop.segment_pool(segment) == self:
+        reach += staticcall backstop.draw_capacity(segment)
+    return reach
 
 
 @external
@@ -291,6 +460,9 @@ def max_cover() -> uint256:
     """
     @notice The most a cover in the current block could pay: this pool's capacity plus what
             the backstop would still let this segment draw (0 if not registered there).
+            Bounded by the per-block limit: use cover_reach to decide whether a deficit is
+            uncovered.
+    @return uint256 Quote units.
     """
     capacity: uint256 = self._capacity()
     if staticcall backstop.segment_pool(segment) == self:
@@ -299,6 +471,40 @@ def max_cover() -> uint256:
 
 
 # ---------------------------------------------------------------- internal
+
+@internal
+def _sweep():
+    """
+    @dev Bring the segment's income accrued at the vault into the pool before an entry is
+         priced. Skipped when there is no vault contract (vault unset or an EOA stands in for
+         it): there is nothing to sweep then. A failing sweep reverts the deposit: swallowing
+         it would let a depositor choose the gas that makes it fail and buy in before the fees.
+    """
+    if vault.is_contract:
+        extcall IFeeVault(vault).sweep_fees(segment)
+
+
+@internal
+@view
+def _pending_income() -> uint256:
+    """
+    @dev What _sweep would add to this pool's managed assets now: the split of
+         MarginVault.sweep_fees (pool_fee_share_bps of the fees + all penalties, if this pool is
+         the segment's pool), then minus the backstop's share, as notify_income does.
+    """
+    if not vault.is_contract:
+        return 0
+    source: IFeeVault = IFeeVault(vault)
+    if staticcall source.segment_pool(segment) != self:
+        return 0
+    fees: uint256 = 0
+    to_pool: uint256 = 0
+    for market: uint256 in staticcall source.segment_markets(segment):
+        fees += staticcall source.accrued_fees(market)
+        to_pool += staticcall source.accrued_penalties(market)
+    to_pool += fees * staticcall source.pool_fee_share_bps() // BPS
+    return to_pool - to_pool * self.backstop_income_share_bps // BPS
+
 
 @internal
 @view

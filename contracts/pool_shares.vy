@@ -12,8 +12,26 @@
         - Income vests linearly (Yearn v3 profit unlocking). New income that arrives while
           older income still vests is merged into one bucket whose end is the
           amount-weighted average of the old remaining time and a full `income_vesting`
-          period. totalAssets() = managed assets - income still unvested, so a deposit made
-          just before a fee spike only earns the part that vests while it is held.
+          period. totalAssets() = managed assets - income still unvested.
+        - Two prices, both in the pool's favour, so that nobody gains from income that
+          reached the pool before they held its shares:
+            entry (deposit, mint, previewDeposit, previewMint): managed assets, i.e.
+              INCLUDING unvested income. A newcomer buys the unvested income at full value,
+              so it gains nothing when that income vests (no JIT capture of a fee spike).
+            exit (redeem, withdraw, previews, maxWithdraw) and convertTo*, totalAssets,
+              assets_per_share: EXCLUDING unvested income. A leaver never takes income that
+              has not vested yet.
+          With no shares outstanding (first entry) the entry price is the exit price: unvested
+          income nobody holds vests to the first holders instead of staying with the virtual
+          shares (and the first deposit stays at par).
+          entry >= exit, so deposit-then-redeem never profits (invariant 7), and a deposit
+          never lowers the exit price (invariant 6): what a newcomer pays above the exit price
+          is the incumbents' share of the unvested income, which they keep. A pool whose
+          income accrues elsewhere first (InsurancePool: the vault's unswept fees) must bring
+          it in before pricing an entry; the `_deposit`/`_mint` internals and the `pending`
+          argument of the preview internals are for that.
+        - Total share supply never exceeds 2**160 - 1 (deposit and mint revert past it), so
+          every redeem request fits its 160-bit field.
         - Losses (_take_loss) are charged first to unvested income (not yet counted), then to
           the vested assets. No share is burned: assets per share fall for every holder,
           including shares under a redeem request.
@@ -80,6 +98,8 @@ MASK_48: constant(uint256) = 2**48 - 1
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_128: constant(uint256) = 2**128 - 1
 MASK_160: constant(uint256) = 2**160 - 1
+# the shares field of a packed redeem request: capping the supply at it keeps every request exact
+_MAX_SUPPLY: constant(uint256) = MASK_160
 
 
 # ---------------------------------------------------------------- storage
@@ -206,7 +226,10 @@ def convertToAssets(shares: uint256) -> uint256:
 @view
 def maxDeposit(receiver: address) -> uint256:
     """
-    @notice Most assets a deposit can take now: 0 while paused, else the room under the cap.
+    @notice Most assets a deposit can take now: 0 while paused, else the room under the cap
+            and under the 2**160 - 1 share supply (at the entry price).
+    @param receiver Ignored (no per-receiver limit).
+    @return uint256 Quote amount.
     """
     return self._max_deposit()
 
@@ -215,12 +238,12 @@ def maxDeposit(receiver: address) -> uint256:
 @view
 def maxMint(receiver: address) -> uint256:
     """
-    @notice Most shares a mint can create now (0 while paused or at the cap).
+    @notice Most shares a mint can create now (0 while paused or at the cap; never past the
+            2**160 - 1 share supply).
+    @param receiver Ignored (no per-receiver limit).
+    @return uint256 Shares.
     """
-    room: uint256 = self._max_deposit()
-    if room == max_value(uint256):
-        return room
-    return self._to_shares(room, self._total_assets(), False)
+    return self._max_mint(0)
 
 
 @external
@@ -247,18 +270,24 @@ def maxRedeem(owner: address) -> uint256:
 @view
 def previewDeposit(assets: uint256) -> uint256:
     """
-    @notice Shares a deposit of `assets` mints now (rounded down).
+    @notice Shares a deposit of `assets` mints now (rounded down, at the entry price: managed
+            assets including unvested income).
+    @param assets Quote amount.
+    @return uint256 Shares.
     """
-    return self._to_shares(assets, self._total_assets(), False)
+    return self._preview_deposit(assets, 0)
 
 
 @external
 @view
 def previewMint(shares: uint256) -> uint256:
     """
-    @notice Assets a mint of `shares` costs now (rounded up).
+    @notice Assets a mint of `shares` costs now (rounded up, at the entry price: managed
+            assets including unvested income).
+    @param shares Shares to mint.
+    @return uint256 Quote amount.
     """
-    return self._to_assets(shares, self._total_assets(), True)
+    return self._preview_mint(shares, 0)
 
 
 @external
@@ -287,14 +316,9 @@ def deposit(assets: uint256, receiver: address) -> uint256:
     @notice Deposit `assets` of the quote token and mint shares to `receiver`.
     @param assets Quote amount (the caller approved it).
     @param receiver Owner of the new shares.
-    @return uint256 Shares minted (rounded down).
+    @return uint256 Shares minted (rounded down, at the entry price).
     """
-    assert assets > 0, "pool: zero amount"
-    total: uint256 = self._check_deposit(assets)
-    shares: uint256 = self._to_shares(assets, total, False)
-    assert shares > 0, "pool: zero shares"
-    self._enter(assets, shares, receiver)
-    return shares
+    return self._deposit(assets, receiver)
 
 
 @external
@@ -303,14 +327,9 @@ def mint(shares: uint256, receiver: address) -> uint256:
     @notice Mint exactly `shares` to `receiver`, pulling the assets they cost.
     @param shares Shares to mint.
     @param receiver Owner of the new shares.
-    @return uint256 Assets pulled (rounded up).
+    @return uint256 Assets pulled (rounded up, at the entry price).
     """
-    assert shares > 0, "pool: zero amount"
-    assets: uint256 = self._to_assets(shares, self._total_assets(), True)
-    assert assets > 0, "pool: zero amount"
-    self._check_deposit(assets)
-    self._enter(assets, shares, receiver)
-    return assets
+    return self._mint(shares, receiver)
 
 
 @external
@@ -467,30 +486,116 @@ def _to_assets(shares: uint256, total: uint256, roundup: bool) -> uint256:
 @internal
 @view
 def _max_deposit() -> uint256:
+    """
+    @dev min(room under the deposit cap, most assets whose shares still fit under
+         _MAX_SUPPLY at the entry price). Income brought in before the entry (a sweep) only
+         raises the entry price, so this never exceeds what a deposit accepts.
+    """
     if self.paused:
         return 0
+    # a deposit of a mints floor(a * (S + V) / (E + 1)) <= R shares iff a < (R + 1) * (E + 1) / (S + V)
+    # (E: the entry total)
+    supply: uint256 = erc20.totalSupply
+    room: uint256 = math._mul_div(_MAX_SUPPLY - supply + 1, self._entry_total(0) + 1, supply + VIRTUAL_SHARES, True) - 1
     cap: uint256 = self.deposit_cap
     if cap == max_value(uint256):
-        return cap
+        return room
     total: uint256 = self._total_assets()
     if total >= cap:
         return 0
-    return cap - total
+    return min(room, cap - total)
 
 
 @internal
 @view
-def _check_deposit(assets: uint256) -> uint256:
-    assert not self.paused, "pool: paused"
+def _max_mint(pending: uint256) -> uint256:
+    """
+    @dev Most shares a mint can create now, with `pending` income the mint brings in first.
+    """
+    if self.paused:
+        return 0
+    left: uint256 = _MAX_SUPPLY - erc20.totalSupply
+    cap: uint256 = self.deposit_cap
+    if cap == max_value(uint256):
+        return left
     total: uint256 = self._total_assets()
+    if total >= cap:
+        return 0
+    return min(left, self._to_shares(cap - total, self._entry_total(pending), False))
+
+
+@internal
+@view
+def _entry_total(pending: uint256) -> uint256:
+    """
+    @dev The assets an entry is priced on: managed assets (unvested income included) plus
+         `pending` income the entry brings in first. With no shares outstanding the unvested
+         income belongs to nobody: pricing it in would only hand it to the virtual shares and
+         take the first deposit far off par, so the first entry prices on vested assets
+         (totalAssets) and that income vests to the first holders.
+    """
+    if erc20.totalSupply == 0:
+        return self._total_assets()
+    return (self._assets & MASK_128) + pending
+
+
+@internal
+@view
+def _preview_deposit(assets: uint256, pending: uint256) -> uint256:
+    """
+    @dev Shares a deposit of `assets` mints after `pending` income is brought in (rounded down).
+    """
+    return self._to_shares(assets, self._entry_total(pending), False)
+
+
+@internal
+@view
+def _preview_mint(shares: uint256, pending: uint256) -> uint256:
+    """
+    @dev Assets a mint of `shares` costs after `pending` income is brought in (rounded up).
+    """
+    return self._to_assets(shares, self._entry_total(pending), True)
+
+
+@internal
+def _deposit(assets: uint256, receiver: address) -> uint256:
+    """
+    @dev deposit at the entry price (managed assets, unvested income included), rounded down.
+    """
+    assert assets > 0, "pool: zero amount"
+    self._check_deposit(assets)
+    shares: uint256 = self._to_shares(assets, self._entry_total(0), False)
+    assert shares > 0, "pool: zero shares"
+    self._enter(assets, shares, receiver)
+    return shares
+
+
+@internal
+def _mint(shares: uint256, receiver: address) -> uint256:
+    """
+    @dev mint at the entry price (managed assets, unvested income included), rounded up.
+    """
+    assert shares > 0, "pool: zero amount"
+    assets: uint256 = self._to_assets(shares, self._entry_total(0), True)
+    assert assets > 0, "pool: zero amount"
+    self._check_deposit(assets)
+    self._enter(assets, shares, receiver)
+    return assets
+
+
+@internal
+@view
+def _check_deposit(assets: uint256):
+    assert not self.paused, "pool: paused"
     cap: uint256 = self.deposit_cap
     if cap != max_value(uint256):
-        assert total + assets <= cap, "pool: deposit cap exceeded"
-    return total
+        assert self._total_assets() + assets <= cap, "pool: deposit cap exceeded"
 
 
 @internal
 def _enter(assets: uint256, shares: uint256, receiver: address):
+    # every redeem request packs its shares in 160 bits: keep the whole supply within them
+    assert shares <= _MAX_SUPPLY - erc20.totalSupply, "pool: share supply overflow"
     self._pull(msg.sender, assets)
     state: uint256 = self._assets
     managed: uint256 = (state & MASK_128) + assets

@@ -22,37 +22,76 @@ def _heavy_trading(system, maker, trader, eth, rounds=4, size=300):
 
 def test_jit_lp_cannot_capture_a_fee_sweep(env, system, attacker, lp, maker, trader, eth, majors, usd, books):
     """Fees accrue (8 fills of 900,000 notional at 5 bps = 3,600); the attacker deposits
-    1,000,000 (20x the honest LP) right before calling sweep_fees. The income vests over a day
-    (no jump at the sweep), the shares cannot leave before the 7-day cooldown, and after it the
-    attacker earns exactly what any LP earns per share over the same period: its P&L is bounded
-    by its pro-rata share of the income and equals the honest LP's return per share."""
+    1,000,000 (20x the honest LP) right before calling sweep_fees. The deposit itself has the
+    vault sweep first, so the income is already in the pool and priced into the shares the
+    attacker buys (entry price = managed assets, unvested income included). Fair outcome: the
+    attacker gains nothing from income earned before it joined (P&L in [-rounding, 0] after
+    the cooldown), and the honest LP, who held while it was earned, gets all of it."""
     pool = system.pools["majors"]
     _heavy_trading(system, maker, trader, eth)
     fees = sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values())
     assert fees == usd(3_600)
     aps0 = int(pool.assets_per_share())
+    income = fees // 2 - fees // 2 // 10  # pool share 50%, 10% of it forwarded to the backstop
+    assert int(pool.pending_income()) == income
 
     agent = JitLp(env, attacker, segment_label="majors", amount=usd(1_000_000))
     agent.begin()
     agent.play()
     assert agent.outcome("sweep fees").ok
-    income = fees // 2 - fees // 2 // 10  # pool share 50%, 10% of it forwarded to the backstop
+    # the deposit swept before pricing: the attacker's own sweep found nothing left
+    assert sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values()) == 0
+    assert int(pool.pending_income()) == 0
     assert int(pool.managed_assets()) == usd(50_000) + usd(1_000_000) + income
     assert 0 < int(pool.unvested_income()) <= income
-    # no jump at the sweep block: the JIT deposit is not worth more than it paid
-    assert agent.value_after_sweep <= usd(1_000_000)
-    assert int(pool.assets_per_share()) == aps0
+    # the attacker paid full value for the unvested income: its shares are worth at most
+    # 1,000,000 * 50,000 / (50,000 + income) of managed assets' exit value right now
+    assert agent.value_after_sweep <= usd(1_000_000) - usd(1_000_000) * int(pool.unvested_income()) // int(
+        pool.managed_assets()) + 1
+    # what it paid above the exit price is the honest LP's unvested income: the exit price
+    # rises for the incumbent (it never falls without a Cover)
+    assert int(pool.assets_per_share()) >= aps0
     assert agent.reasons()["redeem at once"] == "pool: no redeemable request"
     assert int(pool.maxRedeem(attacker)) == 0
 
     agent.exit_after_cooldown()
     assert agent.outcome("redeem after cooldown").ok
     pnl = agent.end()
-    total_shares = agent.shares + int(pool.balanceOf(lp))
-    assert 0 <= pnl <= income * agent.shares // total_shares
-    # the honest LP's assets per share grew exactly as the attacker's did
+    # fair: nothing gained from income earned before joining (rounding only, in the pool's favour)
+    assert -2 <= pnl <= 0
+    # the honest LP holds all of the income it was in the pool for
     lp_value = int(pool.convertToAssets(int(pool.balanceOf(lp))))
-    assert lp_value - usd(50_000) <= income - pnl
+    assert income - 2 <= lp_value - usd(50_000) <= income
+    books.check()
+
+
+def test_previews_price_in_the_pending_sweep(system, seeded, attacker, maker, trader, eth, usd, books):
+    """previewDeposit / previewMint / maxMint include the income the deposit's own sweep
+    brings (pending_income), so they equal what deposit/mint then do (ERC-4626: a preview is
+    exact and never promises more shares / fewer assets than the call gives / takes)."""
+    pool = system.pools["majors"]
+    _heavy_trading(system, maker, trader, eth, rounds=1)
+    fees = sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values())
+    assert fees == usd(900)  # 2 fills of 900,000 at 5 bps
+    pending = int(pool.pending_income())
+    assert pending == fees // 2 - fees // 2 // 10  # the pool's 50%, minus the backstop's 10% of it
+    system.token.mint(attacker, usd(200_000), sender=attacker)
+    system.token.approve(pool, 2**256 - 1, sender=attacker)
+    amount = usd(100_000) + 7
+    preview = int(pool.previewDeposit(amount))
+    # without the pending income the preview would promise more than the deposit mints
+    assert preview < amount * (int(pool.totalSupply()) + 10**6) // (int(pool.managed_assets()) + 1)
+    receipt = pool.deposit(amount, attacker, sender=attacker)
+    assert receipt.return_value == preview
+    assert int(pool.managed_assets()) == usd(50_000) + pending + amount
+    # mint: nothing pending any more, still exact
+    _heavy_trading(system, maker, trader, eth, rounds=1)
+    shares = 10**15 + 3
+    cost = int(pool.previewMint(shares))
+    assert int(pool.maxMint(attacker)) == 2**160 - 1 - int(pool.totalSupply())
+    before = int(system.token.balanceOf(attacker))
+    receipt = pool.mint(shares, attacker, sender=attacker)
+    assert receipt.return_value == cost == before - int(system.token.balanceOf(attacker))
     books.check()
 
 
@@ -136,3 +175,52 @@ def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker,
     # a second crash the same day: the backstop cap is spent, nothing more leaves it
     assert int(backstop.draw_capacity(alts)) == 0
     books.check()
+
+
+def test_reentrant_income_cannot_slip_into_a_deposit_or_redeem(deployer, treasury, attacker, attacker2):
+    """notify_income is the one @reentrant entry of an InsurancePool (the vault's sweep inside
+    deposit calls it back). A hostile quote token holding INCOME_ROLE (worst case: in the
+    system only the vault holds it) calls notify_income from inside the pool's own token
+    transfers. Inside a deposit's pull the extra income breaks the exact balance check and the
+    whole deposit reverts, so no income can land between pricing and minting; inside a
+    redeem's payout (after every write) it is booked as ordinary income and the redeemer gets
+    exactly the price quoted before it."""
+    from ape import project
+
+    u, big = 10**6, 2**256 - 1
+    token = project.ReentrantToken.deploy(6, sender=deployer)
+    oracle = project.OracleAdapter.deploy(sender=deployer)
+    vault = project.MarginVault.deploy(token, oracle, treasury, sender=deployer)
+    vault.add_segment("majors", sender=deployer)
+    backstop = project.BackstopPool.deploy(token, "Backstop LP", "bLP", big, sender=deployer)
+    pool = project.InsurancePool.deploy(token, "Hostile LP", "hLP", 0, vault, backstop, big, 0, sender=deployer)
+    backstop.grantRole(backstop.INCOME_ROLE(), pool, sender=deployer)
+    backstop.set_segment_pool(0, pool, sender=deployer)
+    vault.set_segment_pool(0, pool, sender=deployer)
+    pool.set_redeem_delays(0, 3600, sender=deployer)
+    pool.grantRole(pool.INCOME_ROLE(), token, sender=deployer)
+    token.mint(token, 1_000 * u, sender=deployer)
+    token.execute(token, token.approve.encode_input(pool.address, big), sender=attacker)
+    token.mint(attacker2, 10_000 * u, sender=attacker2)
+    token.approve(pool, big, sender=attacker2)
+    pool.deposit(1_000 * u, attacker2, sender=attacker2)
+    reentrant_income = pool.notify_income.encode_input(10 * u)
+
+    # inside a deposit's pull: the deposit reverts as a whole
+    token.arm(pool, reentrant_income, sender=attacker)
+    with ape.reverts("pool: fee-on-transfer token"):
+        pool.deposit(100 * u, attacker2, sender=attacker2)
+    assert int(token.callbacks()) == 0  # reverted with the deposit, callback included
+
+    # inside a redeem's payout: booked as income after the redeem's own writes (the token is
+    # still armed: the reverted deposit rolled the hook's disarm back too)
+    shares = int(pool.balanceOf(attacker2)) // 2
+    pool.request_redeem(shares, sender=attacker2)
+    quoted = int(pool.previewRedeem(shares))
+    managed = int(pool.managed_assets())
+    before = int(token.balanceOf(attacker2))
+    receipt = pool.redeem(shares, attacker2, attacker2, sender=attacker2)
+    assert int(token.callbacks()) == 1 and token.last_success() is True
+    assert receipt.return_value == quoted == int(token.balanceOf(attacker2)) - before
+    assert int(pool.managed_assets()) == managed - quoted + 9 * u  # 10% of the income went to the backstop
+    assert int(token.balanceOf(pool)) == int(pool.managed_assets())

@@ -4,7 +4,7 @@ import ape
 import pytest
 from ape import project
 
-from pool_helpers import MAX_UINT256, MISSING_ROLE, COOLDOWN, deposit, next_tx_at
+from pool_helpers import MAX_UINT256, MISSING_ROLE, COOLDOWN, VIRTUAL_SHARES, deposit, next_tx_at
 
 
 def test_zero_amounts(pool, backstop, token, settler, lp, deployer, usd):
@@ -72,6 +72,7 @@ def test_unauthorized_income_cover_draw(pool, backstop, token, attacker, lp, usd
         lambda p, b, a: p.pause(sender=a),
         lambda p, b, a: b.set_segment_pool(0, a, sender=a),
         lambda p, b, a: b.set_draw_cap(1, 1, sender=a),
+        lambda p, b, a: b.set_global_draw_cap(1, sender=a),
         lambda p, b, a: b.set_deposit_cap(1, sender=a),
         lambda p, b, a: b.set_redeem_delays(1, 3600, sender=a),
         lambda p, b, a: b.set_income_vesting(1, sender=a),
@@ -79,7 +80,7 @@ def test_unauthorized_income_cover_draw(pool, backstop, token, attacker, lp, usd
     ],
     ids=[
         "deposit_cap", "target_size", "redeem_delays", "income_vesting", "backstop_share",
-        "max_cover", "pause", "bs_segment_pool", "bs_draw_cap", "bs_deposit_cap",
+        "max_cover", "pause", "bs_segment_pool", "bs_draw_cap", "bs_global_draw_cap", "bs_deposit_cap",
         "bs_redeem_delays", "bs_income_vesting", "bs_pause",
     ],
 )
@@ -115,7 +116,14 @@ def test_deposit_cap(pool, token, lp, deployer, usd):
     pool.deposit(usd(400), lp, sender=lp)
     assert pool.maxDeposit(lp) == 0
     pool.set_deposit_cap(MAX_UINT256, sender=deployer)
-    assert pool.maxDeposit(lp) == MAX_UINT256 == pool.maxMint(lp)
+    # no deposit cap: the only limit left is the share supply (2**160 - 1, the width of a redeem
+    # request's shares field); maxDeposit is the most assets whose shares still fit
+    supply, managed = pool.totalSupply(), pool.managed_assets()
+    room = 2**160 - 1 - supply
+    assert pool.maxMint(lp) == room
+    max_assets = -(-(room + 1) * (managed + 1) // (supply + VIRTUAL_SHARES)) - 1
+    assert pool.maxDeposit(lp) == max_assets
+    assert pool.previewDeposit(max_assets) <= room < pool.previewDeposit(max_assets + 1)
 
 
 def test_paused_blocks_deposits_not_redeems(pool, token, lp, deployer, usd):

@@ -2,6 +2,7 @@
 per-block limit; segment isolation (invariant 9); draw cap per segment per window."""
 
 import ape
+from ape import chain
 
 from pool_helpers import DAY, MAX_UINT256, deposit, next_tx_at, now
 
@@ -118,3 +119,69 @@ def test_cover_with_empty_pool_and_backstop(pool, backstop, token, settler, usd)
     assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (0, 0, usd(5))
     assert draw.paid == 0
     assert pool.max_cover_per_block() == MAX_UINT256
+
+
+def test_cover_reach_ignores_the_per_block_limit(pool, backstop, token, settler, lp, deployer, usd):
+    """cover_reach = managed assets + backstop draw capacity, whatever the per-block limit: a
+    consumed limit never makes a deficit look uncovered while the pool still holds funds."""
+    deposit(token, pool, lp, usd(1000))
+    deposit(token, backstop, lp, usd(1000))
+    assert pool.cover_reach() == usd(1000) + usd(250) == pool.max_cover()
+    pool.set_max_cover_per_block(usd(60), sender=deployer)
+    assert pool.cover_reach() == usd(1250)  # the limit is ignored
+    assert pool.max_cover() == usd(60) + usd(250)
+    _, log, _ = _cover(pool, backstop, settler, token, usd(100))
+    assert (log.paid_by_pool, log.paid_by_backstop) == (usd(60), usd(40))
+    # views run in the cover's block: the pool's limit is consumed for this block
+    assert pool.cover_capacity() == 0
+    assert pool.max_cover() == backstop.draw_capacity(0) == usd(210)
+    assert pool.cover_reach() == usd(940) + usd(210)
+    # unregistered at the backstop: the pool's own assets only
+    backstop.set_segment_pool(0, "0x0000000000000000000000000000000000000000", sender=deployer)
+    assert pool.cover_reach() == usd(940)
+    # an empty pool and a spent backstop cap reach nothing
+    pool.set_max_cover_per_block(MAX_UINT256, sender=deployer)
+    backstop.set_segment_pool(0, pool, sender=deployer)
+    _cover(pool, backstop, settler, token, usd(10_000))
+    assert pool.cover_reach() == 0 == pool.max_cover()
+
+
+def _send_unmined(contract, method, *args, sender):
+    """Submit a transaction without mining it (automine must be off); returns its hash."""
+    data = getattr(contract, method).encode_input(*args)
+    tx = {"from": sender.address, "to": contract.address, "data": "0x" + bytes(data).hex(), "gas": hex(500_000)}
+    return chain.provider.make_request("eth_sendTransaction", [tx])
+
+
+def test_covers_in_one_block_sum_against_the_limit(pool, backstop, token, settler, lp, keeper, deployer, usd):
+    """Per-block limit 100. Three covers in ONE block (automine off): 70 then 50 then 30. The
+    first gets 70 from the pool; the second only the 30 left of the block's limit, its other 20
+    from the backstop; the third nothing from the pool, all 30 from the backstop. The next block
+    has the full limit again."""
+    deposit(token, pool, lp, usd(1000))
+    deposit(token, backstop, lp, usd(1000))
+    pool.set_max_cover_per_block(usd(100), sender=deployer)
+    pool.grantRole(pool.COVER_ROLE(), keeper, sender=deployer)  # a second cover caller (the engine)
+    token.mint(keeper, 1, sender=keeper)  # holds some quote token already, as the engine does
+    chain.provider.make_request("evm_setAutomine", [False])
+    try:
+        hashes = [
+            _send_unmined(pool, "cover", usd(70), sender=settler),
+            _send_unmined(pool, "cover", usd(50), sender=keeper),
+            _send_unmined(pool, "cover", usd(30), sender=settler),
+        ]
+        chain.provider.make_request("evm_mine", [])
+    finally:
+        chain.provider.make_request("evm_setAutomine", [True])
+    receipts = [chain.provider.get_receipt(h) for h in hashes]
+    assert len({r.block_number for r in receipts}) == 1  # all three in the same block
+    covers = [r.decode_logs(pool.Cover)[0] for r in receipts]
+    assert [(c.requested, c.paid_by_pool, c.paid_by_backstop, c.unpaid) for c in covers] == [
+        (usd(70), usd(70), 0, 0),
+        (usd(50), usd(30), usd(20), 0),
+        (usd(30), 0, usd(30), 0),
+    ]
+    assert pool.managed_assets() == usd(900) and backstop.managed_assets() == usd(950)
+    # the next block has the whole limit again
+    _, log, _ = _cover(pool, backstop, settler, token, usd(150))
+    assert (log.paid_by_pool, log.paid_by_backstop) == (usd(100), usd(50))

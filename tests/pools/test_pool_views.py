@@ -12,6 +12,7 @@ def test_deploy_pools_with_params(deployer, settler, token):
     system = SimpleNamespace(token=token, vault=settler, segments={"majors": 0, "alts": 1, "exotics": 2})
     params = {
         "cooldown": 3 * DAY, "redeem_window": DAY, "income_vesting": 2 * DAY, "draw_cap_bps": 1000,
+        "global_draw_cap_bps": 3000,
         "backstop_income_share_bps": 0, "max_cover_per_block": 123, "deposit_cap": 10**12,
         "segments": {"exotics": {"deposit_cap": 10**9, "target_size": 5}},
     }
@@ -27,6 +28,7 @@ def test_deploy_pools_with_params(deployer, settler, token):
     assert pools["majors"].deposit_cap() == 10**12
     assert pools["exotics"].deposit_cap() == 10**9 and pools["exotics"].target_size() == 5
     assert backstop.draw_cap_bps() == 1000 and backstop.cooldown() == 3 * DAY
+    assert backstop.global_draw_cap_bps() == 3000 and backstop.draw_window() == DAY
 
 
 def test_pool_view_snapshot(pool, token, settler, lp, deployer, usd):

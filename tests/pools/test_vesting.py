@@ -46,9 +46,14 @@ def test_new_income_merges_with_weighted_end(pool, token, settler, lp, deployer,
     pool.set_backstop_income_share(0, sender=deployer)
     deposit(token, pool, lp, usd(1000))
     t0 = income(token, pool, settler, usd(90)).timestamp
+    # fund and approve first: the notify itself must land exactly 12 h later (the income helper's
+    # mint and approve used to take the pinned timestamp, so the notify drifted by a wall-clock second)
+    token.mint(settler, usd(90), sender=settler)
+    token.approve(pool, usd(90), sender=settler)
     next_tx_at(t0 + DAY // 2)
-    receipt = income(token, pool, settler, usd(90))
+    receipt = pool.notify_income(usd(90), sender=settler)
     t1 = receipt.timestamp
+    assert t1 == t0 + DAY // 2
     # 45 left with 12 h to go, plus 90 over a full day: end = t1 + (45*43200 + 90*86400) / 135
     end = t1 + ceil_div(usd(45) * (DAY // 2) + usd(90) * DAY, usd(135))
     assert pool.vesting_end() == end == t1 + 72_000
