@@ -21,8 +21,9 @@ per-call overhead; calldata is precomputed once):
     (3) fees are rounded up (fee == ceil(cost × bps / 10⁴)); the mirrored realized PnL equals
         the event's; mirror == chain (no unit created anywhere);
     (4) a liquidation/flag only succeeds on an account with equity < MM (read before the step);
-        a partial liquidation never lowers equity/MM; (4b) a full-close liquidation that leaves
-        the account open should not lower it either (DESIGN.md wording);
+        a partial liquidation never lowers equity/MM by more than the keeper fee it pays
+        (Liquidated.keeper_fee): (eq2 + keeper_fee) × mm >= eq × mm2; (4b) the same for a
+        full-close liquidation that leaves the account open;
     (6) a pool's assets per share only fall in a step whose transactions emit Cover (pools) /
         Draw (backstop) from that pool;
     (7) no free shares: every 4626 deposit mints ≤ assets × (S+V)/(T+1) and every redeem pays
@@ -31,7 +32,24 @@ per-call overhead; calldata is precomputed once):
     (8) a redeem/withdraw only succeeds inside its request's window;
     (9) a Cover from a segment pool (and a backstop Draw for a segment) only happens in a
         transaction whose BadDebtCovered is for that pool's segment; pool balances move only
-        through their own events (exact managed-assets mirror).
+        through their own events (exact managed-assets mirror);
+    (11) liveness: every bankrupt account (equity < 0 with positions, or flat with negative
+        collateral) has a permitted permissionless call that reduces its open notional or its
+        unpaid deficit — eth_call simulations (from a funded keeper, one batch) of liquidate
+        (full size and a tenth) per held market, deleverage against every opposite position,
+        and for a flat account settle_bad_debt (must pay something) and the residual
+        deleverage against every position of the segment. Dead states that are not
+        violations: (a) flat, the pool's cover_reach (max_cover on older pools) is 0 and no
+        actor has a profitable position with equity > 2 in the segment; (b) no held market
+        has a fresh price; (c) the vault or the engine is paused;
+    (12) no contagion: per segment, segment_cash == Σ collateral + Σ accrued fees and
+        penalties of its markets − Σ entry notional of its positions, to the wei, and
+        Σ segment cash == the vault's token balance (less what was donated to it directly);
+        a deleverage transaction never takes anyone but the deleveraged account from
+        equity >= 0 to < 0 (the tx's meta names owner, segment and counterparty).
+    Views: health_of never reverts (a market without a fresh price is valued at
+    OracleAdapter.price_range, against the account); `State.stale` = segments where some
+    actor holds a market whose oracle.price reverts.
 """
 
 from __future__ import annotations
@@ -794,6 +812,13 @@ class Tracker:
                                       f"{before} -> {after}")
         ts = t.receipt.get("blockTimestamp", new.timestamp)
         ts = int(ts, 16) if isinstance(ts, str) else int(ts)
+        for lg in logs:
+            if lg.address == r.vault and lg.topics[0] == T_VWITHDRAW:
+                # (12) a gate only extends: a withdrawal never succeeds before the gate seen
+                # at the start of the step has passed
+                seg = _u(lg.topics[2])
+                if old.cash.get(seg, (0, 0))[1] > ts:
+                    errors.append(f"(12) withdrawal from segment {seg} at {ts} while gated until {old.cash[seg][1]}")
         for lg in logs:
             if lg.address not in r.all_pools:
                 continue

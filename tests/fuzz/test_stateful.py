@@ -7,8 +7,12 @@ deployer (publishes oracle prices) and the treasury (receives fees).
 
 Every step is one or a few raw transactions (see fastpath.py); after every step one JSON-RPC
 batch fetches the receipts and the whole state and backstop.model.Tracker checks every
-invariant (mirror of collateral/positions/fees/pool assets to the wei + DESIGN.md 1-9).
+invariant (mirror of collateral/positions/fees/pool assets to the wei + DESIGN.md 1-9, the
+(11) liveness simulations and (12) per-segment cash / no contagion of backstop/model.py).
 Reverting transactions are part of the sequences; invariants must hold after them too.
+`block_burst` puts 2-4 keeper transactions in one block (automine off, evm_mine) against the
+per-block cover limit that `set_cover_limit` sets; the Tracker applies a step's transactions
+in (block, transaction index) order.
 
 Budget (see the report in the test's output):
   ci   (default)          FUZZ_CI_EXAMPLES x FUZZ_CI_STEPS   (70 x 100, >= 5,000 steps asserted)
