@@ -781,6 +781,11 @@ class Tracker:
         block (the last transaction of its block)."""
         errors: list[str] = []
         r = self.r
+        # pause stops liquidation / ADL / flags (vault or engine) and settlement (engine)
+        if t.kind in ("liquidate", "deleverage", "flag") and (old.paused.get("vault") or old.paused.get("engine")):
+            errors.append(f"(11c) {t.kind} succeeded while paused {old.paused}")
+        if t.kind == "settle" and old.paused.get("engine"):
+            errors.append(f"(11c) settle_bad_debt succeeded while the engine is paused")
         if t.kind in ("liquidate", "flag"):
             owner, seg = t.meta["owner"], t.meta["segment"]
             if seg in old.stale or seg in new.stale or t.meta.get("prices_moved"):

@@ -870,6 +870,28 @@ class BackstopMachine(RuleBasedStateMachine):
         self.txs.append(tx)
         c.tracker.donate(to, amount)  # a transfer of a funded wallet never reverts
 
+    @rule(which=st.sampled_from(["vault", "engine"]), keeper=st.integers(0, 1), pick=st.integers(0, 1000))
+    def pause_blip(self, which, keeper, pick):
+        """The guardian pauses the vault or the engine for a moment: liquidation, ADL and flags
+        must revert meanwhile ((11) dead state (c)); the admin unpauses in the same step."""
+        if self.done:
+            return
+        self._count("pause_blip")
+        c = self.ctx
+        target = c.vault if which == "vault" else c.engine
+        tx = c.send("pause", c.roles["deployer"], target, "pause()")
+        self.txs.append(tx)
+        self._substep()
+        if not tx.ok:
+            return
+        try:
+            cands = self._burst_candidates(keeper)
+            for kind, sender, sig, args, meta in cands[pick % len(cands):][:2] if cands else []:
+                self.txs.append(c.send(kind, sender, c.engine, sig, *args, **meta))
+            self._substep()
+        finally:
+            self.txs.append(c.send("unpause", c.roles["deployer"], target, "unpause()"))
+
     # ------------------------------------------------------------ several transactions per block
 
     @rule(pool=st.integers(0, 1), limit=st.sampled_from([0, 1, 1_000, 10_000, 50_000, None]))
