@@ -721,6 +721,16 @@ class BackstopMachine(RuleBasedStateMachine):
         h = st_.health.get((owner, seg))
         if h is None or seg in st_.stale:
             return self._outcome(depth, "stale")
+        free = min(h[0], h[1]) - h[2]
+        if free * 10 < cap * c.unit // 4:
+            # an account left with bad debt (or its margin used up) by an earlier episode: the
+            # trader refunds it so that the waterfall can open a position again
+            top_up = cap * c.unit // 10 - free
+            self.txs.append(c.send("deposit", owner, c.vault, "deposit(uint256,uint256)", seg, top_up))
+            self._substep()
+            self._outcome(depth, "refunded")
+            st_ = self.state
+            h = st_.health[(owner, seg)]
         mark = self._mark(mid)
         room = (min(h[0], h[1]) - h[2]) * 10 * 95 // 100
         notional = min(room, cap * c.unit)
