@@ -21,8 +21,9 @@ per-call overhead; calldata is precomputed once):
     (3) fees are rounded up (fee == ceil(cost × bps / 10⁴)); the mirrored realized PnL equals
         the event's; mirror == chain (no unit created anywhere);
     (4) a liquidation/flag only succeeds on an account with equity < MM (read before the step);
-        a partial liquidation never lowers equity/MM; (4b) a full-close liquidation that leaves
-        the account open should not lower it either (DESIGN.md wording);
+        a partial liquidation never lowers equity/MM by more than the keeper fee it pays
+        (Liquidated.keeper_fee): (eq2 + keeper_fee) × mm >= eq × mm2; (4b) the same for a
+        full-close liquidation that leaves the account open;
     (6) a pool's assets per share only fall in a step whose transactions emit Cover (pools) /
         Draw (backstop) from that pool;
     (7) no free shares: every 4626 deposit mints ≤ assets × (S+V)/(T+1) and every redeem pays
@@ -31,7 +32,24 @@ per-call overhead; calldata is precomputed once):
     (8) a redeem/withdraw only succeeds inside its request's window;
     (9) a Cover from a segment pool (and a backstop Draw for a segment) only happens in a
         transaction whose BadDebtCovered is for that pool's segment; pool balances move only
-        through their own events (exact managed-assets mirror).
+        through their own events (exact managed-assets mirror);
+    (11) liveness: every bankrupt account (equity < 0 with positions, or flat with negative
+        collateral) has a permitted permissionless call that reduces its open notional or its
+        unpaid deficit — eth_call simulations (from a funded keeper, one batch) of liquidate
+        (full size and a tenth) per held market, deleverage against every opposite position,
+        and for a flat account settle_bad_debt (must pay something) and the residual
+        deleverage against every position of the segment. Dead states that are not
+        violations: (a) flat, the pool's cover_reach (max_cover on older pools) is 0 and no
+        actor has a profitable position with equity > 2 in the segment; (b) no held market
+        has a fresh price; (c) the vault or the engine is paused;
+    (12) no contagion: per segment, segment_cash == Σ collateral + Σ accrued fees and
+        penalties of its markets − Σ entry notional of its positions, to the wei, and
+        Σ segment cash == the vault's token balance (less what was donated to it directly);
+        a deleverage transaction never takes anyone but the deleveraged account from
+        equity >= 0 to < 0 (the tx's meta names owner, segment and counterparty).
+    Views: health_of never reverts (a market without a fresh price is valued at
+    OracleAdapter.price_range, against the account); `State.stale` = segments where some
+    actor holds a market whose oracle.price reverts.
 """
 
 from __future__ import annotations
@@ -151,7 +169,12 @@ class State:
     timestamp: int = 0
     coll: dict = field(default_factory=dict)  # (owner, segment) -> collateral
     health: dict = field(default_factory=dict)  # (owner, segment) -> (coll, equity, im, mm, notional)
-    stale: set = field(default_factory=set)  # segments whose health_of reverted (stale/bad oracle)
+    stale: set = field(default_factory=set)  # segments with a position on a market without a fresh price
+    price: dict = field(default_factory=dict)  # market -> oracle.price (None: stale / bad answer)
+    cash: dict = field(default_factory=dict)  # segment -> (segment_cash, withdrawals gated until)
+    cover_reach: dict = field(default_factory=dict)  # segment -> what its pool (+ backstop) can pay now
+    paused: dict = field(default_factory=dict)  # "vault" / "engine" -> bool
+    view_errors: list = field(default_factory=list)  # views that must not revert but did
     pos: dict = field(default_factory=dict)  # (owner, market) -> (size, entry)
     oi: dict = field(default_factory=dict)
     fees: dict = field(default_factory=dict)
@@ -184,6 +207,8 @@ class Reader:
         self.vault = _addr(system.vault)
         self.engine = _addr(system.engine)
         self.token = _addr(system.token)
+        self.oracle = _addr(system.oracle)
+        self.market_segment = {m.id: m.segment for m in self.markets.values()}
         self.backstop = _addr(system.backstop)
         self.pools = {label: _addr(p) for label, p in system.pools.items()}
         self.pool_segment = {addr: self.segments[label] for label, addr in self.pools.items() if label in self.segments}
@@ -216,6 +241,19 @@ class Reader:
             s = selector(f"{name}(uint256)")
             for m in self.market_ids:
                 self._call((name, m), self.vault, s + encode(["uint256"], [m]), "u")
+        price_sel = selector("price(uint256)")
+        for m in self.market_ids:
+            self._call(("price", m), self.oracle, price_sel + encode(["uint256"], [m]), "u?")
+        cash_sel = selector("segment_cash(uint256)")
+        for seg in self.segments.values():
+            self._call(("cash", seg), self.vault, cash_sel + encode(["uint256"], [seg]), "uu")
+        for label, p in self.pools.items():
+            if label in self.segments:
+                # cover_reach() when the pools have it (newer pools), else max_cover()
+                self._call(("reach", self.segments[label]), p, selector("cover_reach()"), "u?")
+                self._call(("max_cover", self.segments[label]), p, selector("max_cover()"), "u")
+        self._call(("paused", "vault"), self.vault, selector("paused()"), "u")
+        self._call(("paused", "engine"), self.engine, selector("paused()"), "u")
         bal_sel = selector("balanceOf(address)")
         for h in self.holders:
             self._call(("bal", h), self.token, bal_sel + encode(["address"], [h]), "u")
@@ -242,8 +280,12 @@ class Reader:
         for (key, kind, _), res in zip(self.queries, out):
             name = key[0]
             if isinstance(res, RpcError):
-                if name == "health":  # an open position on a stale or out-of-bounds feed
-                    st.stale.add(key[1])
+                if kind == "u?":  # oracle.price of a stale / bad feed; cover_reach of older pools
+                    if name == "price":
+                        st.price[key[1]] = None
+                    continue
+                if name == "health":  # views value a bad feed at OracleAdapter.price_range: never revert
+                    st.view_errors.append(f"(views) health_of segment {key[1]} reverted: {str(res)[:160]}")
                     continue
                 raise AssertionError(f"view reverted: {key}: {res}")
             raw = bytes.fromhex(res[2:])
@@ -257,6 +299,16 @@ class Reader:
                 st.pos[(key[1], key[2])] = (_i(raw[:32]), _i(raw[32:64]))
             elif name == "flagged":
                 st.flagged[(key[1], key[2])] = _u(raw)
+            elif name == "price":
+                st.price[key[1]] = _u(raw)
+            elif name == "cash":
+                st.cash[key[1]] = (_u(raw[:32]), _u(raw[32:64]))
+            elif name == "reach":
+                st.cover_reach[key[1]] = _u(raw)
+            elif name == "max_cover":
+                st.cover_reach.setdefault(key[1], _u(raw))
+            elif name == "paused":
+                st.paused[key[1]] = _u(raw) != 0
             elif name == "open_interest":
                 st.oi[key[1]] = _u(raw)
             elif name == "accrued_fees":
@@ -275,10 +327,13 @@ class Reader:
                 st.request[(key[1], key[2])] = (_u(raw[:32]), _u(raw[32:64]), _u(raw[64:96]))
             elif name == "maxRedeem":
                 st.max_redeem[(key[1], key[2])] = _u(raw)
+        for (a, m), (size, _) in st.pos.items():
+            if size != 0 and st.price.get(m, 0) is None:
+                st.stale.add(self.market_segment[m])
         return st, pre
 
 
-def static_checks(r: Reader, st: State) -> list[str]:
+def static_checks(r: Reader, st: State, vault_donated: int = 0) -> list[str]:
     """Invariants that hold in every state (no history needed)."""
     errors: list[str] = []
     # (1) conservation, to the wei
@@ -287,10 +342,24 @@ def static_checks(r: Reader, st: State) -> list[str]:
     fees = sum(st.fees.values())
     pens = sum(st.pens.values())
     claims = collateral + fees + pens - entries
-    if st.bal[r.vault] != claims:
+    if st.bal[r.vault] != claims + vault_donated:
         errors.append(f"(1) vault balance {st.bal[r.vault]} != claims {claims} "
                       f"(collateral {collateral} + fees {fees} + penalties {pens} - entry {entries}); "
-                      f"diff {st.bal[r.vault] - claims}")
+                      f"diff {st.bal[r.vault] - claims}, donated {vault_donated}")
+    errors += st.view_errors
+    # (12) no contagion: each segment's cash is exactly its own claims; the cash of all
+    # segments is the vault's balance (less what was donated to the vault directly)
+    for seg in r.segments.values():
+        markets = [m for m in r.market_ids if r.market_segment[m] == seg]
+        own = (sum(v for (a, s), v in st.coll.items() if s == seg)
+               + sum(st.fees[m] + st.pens[m] for m in markets)
+               - sum(st.pos[(a, m)][1] for a in r.actors for m in markets))
+        cash = st.cash[seg][0]
+        if cash != own:
+            errors.append(f"(12) segment {seg} cash {cash} != its claims {own} (diff {cash - own})")
+    total_cash = sum(c[0] for c in st.cash.values())
+    if total_cash > st.bal[r.vault] or (vault_donated == 0 and total_cash != st.bal[r.vault]):
+        errors.append(f"(12) Σ segment cash {total_cash} vs vault balance {st.bal[r.vault]} (donated {vault_donated})")
     everywhere = sum(st.bal.values())
     if everywhere != st.supply:
         errors.append(f"(1) tokens everywhere {everywhere} != total minted {st.supply} (diff {everywhere - st.supply})")
@@ -402,8 +471,11 @@ class Tx:
 class Tracker:
     """Mirror of vault and pool accounting driven by events, plus the step-wise invariants."""
 
-    def __init__(self, reader: Reader, known: Iterable[str] = ()):
+    def __init__(self, reader: Reader, known: Iterable[str] = (), liveness_keeper: Any = None):
         self.r = reader
+        # (11) liveness: candidate keeper calls are simulated from this funded account
+        self.liveness_keeper = _addr(liveness_keeper) if liveness_keeper is not None else None
+        self.counts: dict[str, int] = {}
         self.known = set(known)  # invariant tags tolerated (known, pinned contract bugs)
         self.scale = 10 ** (36 - int(reader.system.vault.quote_decimals()))
         self.fee_bps = {}
@@ -427,9 +499,16 @@ class Tracker:
         self.pens = dict(st.pens)
         self.managed = {p: st.pool[p]["managed"] for p in self.r.all_pools}
         self.donated = {p: st.bal[p] - st.pool[p]["managed"] for p in self.r.all_pools}
+        self.vault_donated = st.bal[self.r.vault] - sum(c[0] for c in st.cash.values())
 
     def donate(self, pool: str, amount: int):
-        self.donated[pool] += amount
+        if pool == self.r.vault:
+            self.vault_donated += amount
+        else:
+            self.donated[pool] += amount
+
+    def _bump(self, name: str, k: int = 1):
+        self.counts[name] = self.counts.get(name, 0) + k
 
     def step(self, txs: list[Tx]) -> list[str]:
         """Fetch receipts and state in one batch, apply events, check everything."""
@@ -443,6 +522,9 @@ class Tracker:
             t.receipt = rc
         if txs and max(t.block for t in txs) != new.block:
             new, _ = self.r.read(max(t.block for t in txs))
+        # apply in chain order: with automine off several transactions share a block, and the
+        # node orders them (by fee, then arrival), not the order the fuzzer sent them in
+        txs = sorted(txs, key=lambda t: (t.block, int(t.receipt["transactionIndex"], 16)))
         errors = self._apply_and_check(self.state, new, txs)
         self.state = new
         self.checks += 1
@@ -484,6 +566,10 @@ class Tracker:
         errors: list[str] = []
         cover_pools: set[str] = set()
         pool_set = set(r.all_pools)
+        n_ok = sum(t.ok for t in txs)
+        last_in_block = {}
+        for t in txs:
+            last_in_block[t.block] = t.hash
         for t in txs:
             if not t.ok:
                 continue
@@ -564,7 +650,8 @@ class Tracker:
                             errors.append(f"(9) backstop Draw for segment {seg} in a tx settling segments {sorted(bad_debt_segments)}")
                         if paid and p != r.backstop:
                             errors.append(f"(9) Draw emitted by {p}, not the backstop")
-            errors += self._tx_checks(old, new, t, logs, len(txs), t.block == new.block)
+            errors += self._tx_checks(old, new, t, logs, len(txs),
+                                      t.block == new.block and last_in_block[t.block] == t.hash, n_ok)
 
         # mirror == chain
         for key, c in new.coll.items():
@@ -588,14 +675,117 @@ class Tracker:
             # (6) assets per share only fall with a Cover/Draw from that pool
             if new.pool[p]["aps"] < old.pool[p]["aps"] and p not in cover_pools:
                 errors.append(f"(6) pool {p} assets/share fell {old.pool[p]['aps']} -> {new.pool[p]['aps']} without Cover")
-        errors += static_checks(r, new)
+        errors += static_checks(r, new, self.vault_donated)
+        errors += self.liveness(new)
         return errors
 
-    def _tx_checks(self, old: State, new: State, t: Tx, logs: list[Log], n_txs: int, last: bool) -> list[str]:
-        """Per-transaction invariants (4), (7), (8); (7) needs the state at the tx's own block
-        (the step's last transaction: automine makes one block per transaction)."""
+    # -- (11) liveness
+
+    def bankrupt(self, st: State) -> list[tuple[str, int]]:
+        """Accounts with equity < 0 holding positions, or flat with negative collateral."""
+        out = []
+        for (a, seg), h in st.health.items():
+            open_ = any(st.pos[(a, m)][0] != 0 for m in self.r.market_ids if self.r.market_segment[m] == seg)
+            if (open_ and h[1] < 0) or (not open_ and st.coll[(a, seg)] < 0):
+                out.append((a, seg))
+        return out
+
+    def liveness(self, st: State) -> list[str]:
+        """(11) every bankrupt account has a permitted permissionless call that reduces its open
+        notional or its unpaid deficit: eth_call simulations of liquidate / deleverage /
+        settle_bad_debt from a funded keeper, one batch for all bankrupt accounts of the step.
+        Legitimate dead states: (a) flat, nothing the pools can pay and no profitable position
+        with equity > 2 in the segment; (b) every held market lacks a fresh price; (c) paused."""
+        r, keeper = self.r, self.liveness_keeper
+        if keeper is None:
+            return []
+        accounts = [(a, seg) for a, seg in self.bankrupt(st) if a != keeper]
+        if not accounts:
+            return []
+        if st.paused.get("vault") or st.paused.get("engine"):
+            self._bump("liveness.paused")
+            return []
+        tag = hex(st.block)
+        liq_sel = selector("liquidate(address,uint256,uint256)")
+        adl_sel = selector("deleverage(address,uint256,address,uint256)")
+        settle_sel = selector("settle_bad_debt(address,uint256)")
+        plans = []  # (account, kind, deficit or None)
+        reqs = []
+        for a, seg in accounts:
+            markets = [m for m in r.market_ids if r.market_segment[m] == seg]
+            held = [m for m in markets if st.pos[(a, m)][0] != 0]
+            if held:
+                if all(st.price.get(m) is None for m in held):
+                    self._bump("liveness.dead_no_price")
+                    continue
+                for m in held:
+                    size = abs(st.pos[(a, m)][0])
+                    for sz in dict.fromkeys((size, max(size // 10, 1))):
+                        reqs.append(("eth_call", [{"from": keeper, "to": r.engine, "gas": hex(8_000_000),
+                                                   "data": "0x" + (liq_sel + encode(["address", "uint256", "uint256"], [a, m, sz])).hex()}, tag]))
+                        plans.append(((a, seg), "liquidate", None))
+                    for cp in r.actors:
+                        if cp != a and st.pos[(cp, m)][0] * st.pos[(a, m)][0] < 0:
+                            reqs.append(("eth_call", [{"from": keeper, "to": r.engine, "gas": hex(8_000_000),
+                                                       "data": "0x" + (adl_sel + encode(["address", "uint256", "address", "uint256"], [a, m, cp, size])).hex()}, tag]))
+                            plans.append(((a, seg), "deleverage", None))
+            else:
+                deficit = -st.coll[(a, seg)]
+                reqs.append(("eth_call", [{"from": keeper, "to": r.engine, "gas": hex(8_000_000),
+                                           "data": "0x" + (settle_sel + encode(["address", "uint256"], [a, seg])).hex()}, tag]))
+                plans.append(((a, seg), "settle", deficit))
+                for m in markets:
+                    for cp in r.actors:
+                        if cp != a and st.pos[(cp, m)][0] != 0:
+                            reqs.append(("eth_call", [{"from": keeper, "to": r.engine, "gas": hex(8_000_000),
+                                                       "data": "0x" + (adl_sel + encode(["address", "uint256", "address", "uint256"], [a, m, cp, 1])).hex()}, tag]))
+                            plans.append(((a, seg), "residual", None))
+        results = r.rpc.batch(reqs)
+        self._bump("liveness.accounts", len({p[0] for p in plans}))
+        self._bump("liveness.sims", len(reqs))
+        live: dict = {}
+        reasons: dict = {}
+        for (acct, kind, deficit), res in zip(plans, results):
+            live.setdefault(acct, False)
+            if isinstance(res, RpcError):
+                reasons.setdefault(acct, {}).setdefault(kind, str(res)[:120])
+                continue
+            if kind == "settle" and _u(bytes.fromhex(res[2:66])) >= deficit:
+                reasons.setdefault(acct, {}).setdefault(kind, "paid nothing")
+                continue
+            live[acct] = True
+        errors = []
+        for acct, ok in live.items():
+            if ok:
+                continue
+            a, seg = acct
+            markets = [m for m in r.market_ids if r.market_segment[m] == seg]
+            if not any(st.pos[(a, m)][0] != 0 for m in markets):
+                # (a) truly unpayable: the pools pay nothing and nobody has profit to give
+                givers = [cp for cp in r.actors for m in markets
+                          if cp != a and st.pos[(cp, m)][0] != 0 and st.price.get(m) is not None
+                          and st.health[(cp, seg)][1] > 2
+                          and st.pos[(cp, m)][0] * st.price[m] // self.scale > st.pos[(cp, m)][1]]
+                if st.cover_reach.get(seg, 0) == 0 and not givers:
+                    self._bump("liveness.dead_unpayable")
+                    continue
+            self._bump("liveness.violations")
+            errors.append(f"(11) bankrupt account {a} seg {seg} (health {st.health[acct]}, positions "
+                          f"{[(m, st.pos[(a, m)]) for m in markets if st.pos[(a, m)][0]]}, cover reach "
+                          f"{st.cover_reach.get(seg)}) has no permissionless call that reduces it: {reasons.get(acct)}")
+        return errors
+
+    def _tx_checks(self, old: State, new: State, t: Tx, logs: list[Log], n_txs: int, last: bool,
+                   n_ok: int = 1) -> list[str]:
+        """Per-transaction invariants (4), (7), (8), (12b); (7) needs the state at the tx's own
+        block (the last transaction of its block)."""
         errors: list[str] = []
         r = self.r
+        # pause stops liquidation / ADL / flags (vault or engine) and settlement (engine)
+        if t.kind in ("liquidate", "deleverage", "flag") and (old.paused.get("vault") or old.paused.get("engine")):
+            errors.append(f"(11c) {t.kind} succeeded while paused {old.paused}")
+        if t.kind == "settle" and old.paused.get("engine"):
+            errors.append(f"(11c) settle_bad_debt succeeded while the engine is paused")
         if t.kind in ("liquidate", "flag"):
             owner, seg = t.meta["owner"], t.meta["segment"]
             if seg in old.stale or seg in new.stale or t.meta.get("prices_moved"):
@@ -605,13 +795,35 @@ class Tracker:
                 errors.append(f"(4) {t.kind} of {owner} seg {seg} succeeded with equity {equity} >= MM {mm}")
             if t.kind == "liquidate" and n_txs == 1 and mm > 0 and equity > 0:
                 _, eq2, _, mm2, _ = new.health[(owner, seg)]
-                full = any(lg.topics[0] == T_LIQUIDATED and lg.word(6)[-1] == 1 for lg in logs if lg.address == r.engine)
-                if mm2 > 0 and eq2 * mm < equity * mm2:
+                liq = [lg for lg in logs if lg.address == r.engine and lg.topics[0] == T_LIQUIDATED]
+                full = any(lg.word(6)[-1] == 1 for lg in liq)
+                # the ratio may fall by the keeper fee floor the account pays, never more
+                keeper_fee = sum(_u(lg.word(5)) for lg in liq)
+                if mm2 > 0 and (eq2 + keeper_fee) * mm < equity * mm2:
                     tag = "(4b)" if full else "(4)"
                     errors.append(f"{tag} liquidation lowered margin ratio {equity}/{mm} -> {eq2}/{mm2} "
-                                  f"(full_close={full}, account still open)")
+                                  f"beyond the keeper fee {keeper_fee} (full_close={full}, account still open)")
+        if t.kind == "deleverage" and t.ok and n_ok == 1 and "owner" in t.meta:
+            # (12b) no contagion through ADL: nobody but the deleveraged account goes below zero
+            owner, seg = t.meta["owner"], t.meta["segment"]
+            if seg not in old.stale and seg not in new.stale:
+                for a in r.actors:
+                    if a == owner or (a, seg) not in old.health:
+                        continue
+                    before, after = old.health[(a, seg)][1], new.health[(a, seg)][1]
+                    if before >= 0 and after < 0:
+                        who = "counterparty" if a == t.meta.get("counterparty") else "bystander"
+                        errors.append(f"(12) deleverage of {owner} pushed {who} {a} seg {seg} below zero equity "
+                                      f"{before} -> {after}")
         ts = t.receipt.get("blockTimestamp", new.timestamp)
         ts = int(ts, 16) if isinstance(ts, str) else int(ts)
+        for lg in logs:
+            if lg.address == r.vault and lg.topics[0] == T_VWITHDRAW:
+                # (12) a gate only extends: a withdrawal never succeeds before the gate seen
+                # at the start of the step has passed
+                seg = _u(lg.topics[2])
+                if old.cash.get(seg, (0, 0))[1] > ts:
+                    errors.append(f"(12) withdrawal from segment {seg} at {ts} while gated until {old.cash[seg][1]}")
         for lg in logs:
             if lg.address not in r.all_pools:
                 continue

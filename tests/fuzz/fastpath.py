@@ -72,6 +72,18 @@ class Sender:
                 return Tx(kind=kind, sender=frm, hash=h, meta=meta, receipt=receipt)
 
 
+    def send_nowait(self, kind: str, sender, to, signature: str, *args, nonce: int | None = None, **meta) -> Tx:
+        """eth_sendTransaction without waiting for a receipt (automine off: the transaction
+        waits in the pool for evm_mine); the Tracker fetches the receipt with the step."""
+        frm = _addr(sender)
+        tx = {"from": frm, "to": _addr(to), "data": calldata(signature, *args), "gas": GAS}
+        if nonce is not None:
+            tx["nonce"] = hex(nonce)
+        self.sent += 1
+        h = self.rpc.request("eth_sendTransaction", [tx])
+        return Tx(kind=kind, sender=frm, hash=h, meta=meta)
+
+
 class OrderSigner:
     """EIP-712 orders of MarginVault signed with coincurve (r || s || v)."""
 

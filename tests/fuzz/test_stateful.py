@@ -7,8 +7,12 @@ deployer (publishes oracle prices) and the treasury (receives fees).
 
 Every step is one or a few raw transactions (see fastpath.py); after every step one JSON-RPC
 batch fetches the receipts and the whole state and backstop.model.Tracker checks every
-invariant (mirror of collateral/positions/fees/pool assets to the wei + DESIGN.md 1-9).
+invariant (mirror of collateral/positions/fees/pool assets to the wei + DESIGN.md 1-9, the
+(11) liveness simulations and (12) per-segment cash / no contagion of backstop/model.py).
 Reverting transactions are part of the sequences; invariants must hold after them too.
+`block_burst` puts 2-4 keeper transactions in one block (automine off, evm_mine) against the
+per-block cover limit that `set_cover_limit` sets; the Tracker applies a step's transactions
+in (block, transaction index) order.
 
 Budget (see the report in the test's output):
   ci   (default)          FUZZ_CI_EXAMPLES x FUZZ_CI_STEPS   (70 x 100, >= 5,000 steps asserted)
@@ -44,6 +48,10 @@ KNOWN = set(filter(None, os.environ.get("FUZZ_KNOWN", "").split(",")))
 # loss-waterfall events counted in the summary (the engine's Deleveraged has 9 fields)
 T_DELEVERAGED9 = topic("Deleveraged(address,address,uint256,uint256,uint256,uint256,uint256,address,uint256)")
 T_SETTLED = topic("BadDebtSettled(address,uint256,uint256)")
+T_GATED = topic("WithdrawalsGated(uint256,uint256)")
+T_TRANSFERRED = topic("PositionTransferred(address,address,uint256,int256,uint256,uint256,uint256,int256)")
+DEL_SIG = "deleverage(address,uint256,address,uint256)"
+LIQ_SIG = "liquidate(address,uint256,uint256)"
 
 
 CI_EXAMPLES, CI_STEPS = 70, 100  # examples end early now and then: ~93 steps each on average
@@ -85,10 +93,12 @@ class Ctx:
         self.sender = Sender(rpc)
         self.signer = OrderSigner(chain.chain_id, self.vault, keys)
         self.reader = Reader(rpc, system, self.actors, pool_holders=self.pool_holders)
-        self.tracker = Tracker(self.reader, known=KNOWN)
+        # the deployer never trades: funded in setup, it is the keeper of the (11) liveness simulations
+        self.tracker = Tracker(self.reader, known=KNOWN, liveness_keeper=r["deployer"])
         self.stats = {"examples": 0, "steps": 0, "txs": 0, "reverted": 0, "checks": 0, "sub_checks": 0,
                       "rules": {}, "tx_kinds": {}, "events": {},
-                      "outcomes": {}}
+                      "outcomes": {}, "reached": {}}
+        self.cover_limit: dict = {}  # segment pool -> max_cover_per_block of this example
         self.published_at = 0
         self.step_budget: int | None = None
 
@@ -107,6 +117,8 @@ class Ctx:
         for role, amount in collateral.items():
             for seg in self.segments:
                 txs.append(self.send("deposit", r[role], self.vault, "deposit(uint256,uint256)", seg, amount * u))
+        for seg in self.segments:  # the liveness keeper: can take over any position the machine opens
+            txs.append(self.send("deposit", r["deployer"], self.vault, "deposit(uint256,uint256)", seg, 5_000_000 * u))
         # the majors pool and the backstop start funded; the alts pool starts empty (first depositor games)
         txs.append(self.send("pool_deposit", r["lp"], self.pools[0], "deposit(uint256,address)", 50_000 * u, r["lp"]))
         txs.append(self.send("pool_deposit", r["lp"], self.pools[-1], "deposit(uint256,address)", 200_000 * u, r["lp"]))
@@ -134,6 +146,8 @@ class BackstopMachine(RuleBasedStateMachine):
         self.txs = []
         self.nonce = 0
         self.orders = []  # (order tuple, signature) of this example, for replays and cancels
+        limits = self._calls([(p, "max_cover_per_block()") for p in c.pools[:-1]])
+        c.cover_limit = {p: v for p, v in zip(c.pools[:-1], limits)}
         st0, _ = c.reader.read()
         if st0.timestamp - c.published_at > 1800:  # long soak: the base state's feeds would go stale
             self.txs += [self._publish(m) for m in self.price]
@@ -176,6 +190,43 @@ class BackstopMachine(RuleBasedStateMachine):
         stats, ev = c.stats, c.stats["events"]
         stats["txs"] += len(txs)
         stats["reverted"] += sum(not t.ok for t in txs)
+        reached = stats["reached"]
+
+        def reach(name, k=1):
+            reached[name] = reached.get(name, 0) + k
+
+        blocks: dict = {}
+        for t in txs:
+            blocks[t.block] = blocks.get(t.block, 0) + 1
+        reach("multi_tx_blocks", sum(1 for n in blocks.values() if n > 1))
+        covered: dict = {}  # (block, pool) -> paid by the pool so far
+        for t in sorted(txs, key=lambda t: (t.block, int(t.receipt["transactionIndex"], 16))):
+            if not t.ok:
+                seg = t.meta.get("segment")
+                if t.kind == "withdraw" and seg in self.state.cash and self.state.cash[seg][1] > self.state.timestamp:
+                    reach("withdraw_while_gated_reverted")
+                continue
+            logs = parse_logs(t.receipt)
+            for lg in logs:
+                t0 = lg.topics[0]
+                if t0 == T_COVER and lg.address in c.pools[:-1]:
+                    requested, by_pool = _u(lg.word(0)), _u(lg.word(1))
+                    if by_pool:
+                        reach("pool_cover")
+                    key = (t.block, lg.address)
+                    covered[key] = covered.get(key, 0) + by_pool
+                    limit = c.cover_limit.get(lg.address)
+                    if by_pool < requested and limit is not None and limit < MAX_UINT and covered[key] >= limit:
+                        reach("cover_limit_hit")
+                elif t0 == T_DRAW and lg.address == c.pools[-1] and _u(lg.word(1)):
+                    reach("backstop_draw")
+                elif t0 == T_GATED and lg.address == c.vault:
+                    reach("withdrawal_gate")
+                elif t0 == T_DELEVERAGED9 and lg.address == c.engine:
+                    cp = lg.topic_addr(2)
+                    residual = any(x.topics[0] == T_TRANSFERRED and x.address == c.vault and x.topic_addr(1) == cp
+                                   for x in logs)
+                    reach("adl_residual" if residual else "adl_position")
         for t in txs:
             key = t.kind if t.ok else t.kind + "!"
             stats["tx_kinds"][key] = stats["tx_kinds"].get(key, 0) + 1
@@ -274,7 +325,7 @@ class BackstopMachine(RuleBasedStateMachine):
         c = self.ctx
         owner, s = c.traders[who], c.segments[seg]
         amount = max(self.state.coll[(owner, s)], 0) * ppm // 1_000_000
-        self.txs.append(c.send("withdraw", owner, c.vault, "withdraw(uint256,uint256)", s, amount))
+        self.txs.append(c.send("withdraw", owner, c.vault, "withdraw(uint256,uint256)", s, amount, segment=s))
 
     # ------------------------------------------------------------ orders
 
@@ -525,16 +576,20 @@ class BackstopMachine(RuleBasedStateMachine):
         self._count("deleverage")
         c = self.ctx
         st_ = self.state
-        bankrupt = [(a, s) for (a, s), h in st_.health.items() if h[3] > 0 and h[1] < 0]
+        # bankrupt with positions (position path) or flat with bad debt (residual path)
+        bankrupt = c.tracker.bankrupt(st_)
         owner, seg = self._pick(bankrupt or self._liquidatable(), pick, [(a, c.markets[market].segment) for a in c.traders])
-        markets = self._open(owner, seg) or [c.markets[market].id]
+        markets = self._open(owner, seg) or [mk.id for mk in c.markets if mk.segment == seg]
         m = markets[market % len(markets)]
         size = st_.pos[(owner, m)][0]
-        opposite = [a for a in c.traders if a != owner and st_.pos[(a, m)][0] * size < 0]
+        if size:
+            opposite = [a for a in c.traders if a != owner and st_.pos[(a, m)][0] * size < 0]
+        else:  # flat: any position in the market may give up profit
+            opposite = [a for a in c.traders if a != owner and st_.pos[(a, m)][0] != 0]
         counterparty = self._pick(opposite, cpick, c.traders)
         amount = max(abs(size) * size_ppm // 10**6, 1)
-        self.txs.append(c.send("deleverage", c.keepers[keeper], c.engine, "deleverage(address,uint256,address,uint256)",
-                               owner, m, counterparty, amount))
+        self.txs.append(c.send("deleverage", c.keepers[keeper], c.engine, DEL_SIG,
+                               owner, m, counterparty, amount, owner=owner, segment=seg, counterparty=counterparty))
 
     @rule(keeper=st.integers(0, 1), who=st.integers(0, 6), seg=st.integers(0, 1))
     def settle_bad_debt(self, keeper, who, seg):
@@ -596,8 +651,36 @@ class BackstopMachine(RuleBasedStateMachine):
             ranked = self._best_counterparties(owner, market_id)
             if not ranked:
                 return
-            tx = c.send("deleverage", c.keepers[keeper], c.engine, "deleverage(address,uint256,address,uint256)",
-                        owner, market_id, ranked[0], abs(held))
+            tx = c.send("deleverage", c.keepers[keeper], c.engine, DEL_SIG, owner, market_id, ranked[0], abs(held),
+                        owner=owner, segment=self._segment_of(market_id),
+                        counterparty=ranked[0])
+            self.txs.append(tx)
+            self._substep()
+            if not tx.ok:
+                return
+
+    def _segment_of(self, market_id):
+        return next(m.segment for m in self.ctx.markets if m.id == market_id)
+
+    def _residual_adl(self, keeper, owner, seg, rounds=3):
+        """Residual ADL: a flat account still in deficit takes profit from the best-ranked
+        profitable position of its segment (either side), one transaction per round."""
+        c = self.ctx
+        for _ in range(rounds):
+            st_ = self.state
+            if st_.coll[(owner, seg)] >= 0 or self._open(owner, seg):
+                return
+            cands = [(a, m.id) for m in c.markets if m.segment == seg for a in c.traders
+                     if a != owner and st_.pos[(a, m.id)][0] != 0]
+            if not cands:
+                return
+            scores = self._calls([(c.engine, "adl_score(address,uint256)", a, mid) for a, mid in cands])
+            ranked = sorted(((sc, a, mid) for sc, (a, mid) in zip(scores, cands) if sc), key=lambda x: -x[0])
+            if not ranked:
+                return
+            _, cp, mid = ranked[0]
+            tx = c.send("deleverage", c.keepers[keeper], c.engine, DEL_SIG, owner, mid, cp, 1,
+                        owner=owner, segment=seg, counterparty=cp)
             self.txs.append(tx)
             self._substep()
             if not tx.ok:
@@ -638,6 +721,16 @@ class BackstopMachine(RuleBasedStateMachine):
         h = st_.health.get((owner, seg))
         if h is None or seg in st_.stale:
             return self._outcome(depth, "stale")
+        free = min(h[0], h[1]) - h[2]
+        if free * 10 < cap * c.unit // 4:
+            # an account left with bad debt (or its margin used up) by an earlier episode: the
+            # trader refunds it so that the waterfall can open a position again
+            top_up = cap * c.unit // 10 - free
+            self.txs.append(c.send("deposit", owner, c.vault, "deposit(uint256,uint256)", seg, top_up))
+            self._substep()
+            self._outcome(depth, "refunded")
+            st_ = self.state
+            h = st_.health[(owner, seg)]
         mark = self._mark(mid)
         room = (min(h[0], h[1]) - h[2]) * 10 * 95 // 100
         notional = min(room, cap * c.unit)
@@ -691,15 +784,24 @@ class BackstopMachine(RuleBasedStateMachine):
                                    owner, mid, held, owner=owner, segment=seg))
             self._substep()
             if self.state.pos[(owner, mid)][0] == 0:
-                self._outcome(depth, "liquidated")
+                # a bankrupt account is closed at mark too (no "deficit exceeds cover" dead end):
+                # the pools pay what they can, the rest stays as negative collateral
+                unpaid = self.state.coll[(owner, seg)] < 0 and not self._open(owner, seg)
+                self._outcome(depth, "liquidated_unpaid" if unpaid else "liquidated")
             else:
-                # reverted ("deficit exceeds cover, deleverage", or the keeper lacked margin): ADL
+                # the keeper lacked margin (or a partial close): ADL of the position
                 self._deleverage_all(1 - keeper, owner, mid)
                 self._outcome(depth, "adl_closed" if self.state.pos[(owner, mid)][0] == 0 else "adl_open")
-        # 4. a flat account left with bad debt: the keeper retries the cover
+        # 4. a flat account left with bad debt: residual ADL from profitable positions, then
+        # the keeper retries the cover
         st_ = self.state
         if st_.coll.get((owner, seg), 0) < 0 and not self._open(owner, seg):
-            self.txs.append(c.send("settle", c.keepers[keeper], c.engine, "settle_bad_debt(address,uint256)", owner, seg))
+            self._residual_adl(keeper, owner, seg)
+            if self.state.coll[(owner, seg)] < 0 and not self._open(owner, seg):
+                self._outcome(depth, "residual_left")
+                self.txs.append(c.send("settle", c.keepers[keeper], c.engine, "settle_bad_debt(address,uint256)", owner, seg))
+            else:
+                self._outcome(depth, "residual_paid")
 
     # a second entry point (hypothesis picks rules uniformly): the deep end, with drained pools more often
     @rule(who=st.sampled_from([2, 3]), market=st.integers(0, 2), buy=st.booleans(),
@@ -764,17 +866,147 @@ class BackstopMachine(RuleBasedStateMachine):
         c = self.ctx
         self.txs.append(c.send("cancel_redeem", c.pool_holders[who], c.pools[pool], "cancel_redeem()"))
 
-    @rule(pool=st.integers(0, 2), amount_exp=st.integers(0, 40))
+    @rule(pool=st.integers(0, 3), amount_exp=st.integers(0, 40))
     def donate(self, pool, amount_exp):
-        """The attacker sends tokens straight to a pool (inflation attempt): the price must not move."""
+        """The attacker sends tokens straight to a pool (inflation attempt: the price must not move)
+        or to the vault (pool 3: no segment's cash may count them, (12))."""
         if self.done:
             return
         self._count("donate")
         c = self.ctx
         amount = (3**amount_exp) // (10 ** (amount_exp // 3)) * c.unit // 10 + 1
-        tx = c.send("donate", c.roles["attacker"], c.token, "transfer(address,uint256)", c.pools[pool], amount)
+        to = c.vault if pool == 3 else c.pools[pool]
+        tx = c.send("donate", c.roles["attacker"], c.token, "transfer(address,uint256)", to, amount)
         self.txs.append(tx)
-        c.tracker.donate(c.pools[pool], amount)  # a transfer of a funded wallet never reverts
+        c.tracker.donate(to, amount)  # a transfer of a funded wallet never reverts
+
+    @rule(which=st.sampled_from(["vault", "engine"]), keeper=st.integers(0, 1), pick=st.integers(0, 1000))
+    def pause_blip(self, which, keeper, pick):
+        """The guardian pauses the vault or the engine for a moment: liquidation, ADL and flags
+        must revert meanwhile ((11) dead state (c)); the admin unpauses in the same step."""
+        if self.done:
+            return
+        self._count("pause_blip")
+        c = self.ctx
+        target = c.vault if which == "vault" else c.engine
+        tx = c.send("pause", c.roles["deployer"], target, "pause()")
+        self.txs.append(tx)
+        self._substep()
+        if not tx.ok:
+            return
+        try:
+            cands = self._burst_candidates(keeper)
+            for kind, sender, sig, args, meta in cands[pick % len(cands):][:2] if cands else []:
+                self.txs.append(c.send(kind, sender, c.engine, sig, *args, **meta))
+            self._substep()
+        finally:
+            self.txs.append(c.send("unpause", c.roles["deployer"], target, "unpause()"))
+
+    # ------------------------------------------------------------ several transactions per block
+
+    @rule(pool=st.integers(0, 1), limit=st.sampled_from([0, 1, 1_000, 10_000, 50_000, None]))
+    def set_cover_limit(self, pool, limit):
+        """Risk admin sets a segment pool's per-block cover limit (None: no limit)."""
+        if self.done:
+            return
+        self._count("set_cover_limit")
+        c = self.ctx
+        p = c.pools[pool]
+        amount = MAX_UINT if limit is None else limit * c.unit
+        tx = c.send("set_cover_limit", c.roles["deployer"], p, "set_max_cover_per_block(uint256)", amount)
+        self.txs.append(tx)
+        if tx.ok:
+            c.cover_limit[p] = amount
+
+    def _burst_candidates(self, keeper):
+        """Waterfall / keeper transactions that make sense now: (kind, sender, signature, args, meta)."""
+        c, st_ = self.ctx, self.state
+        out = []
+        for owner, seg in self._liquidatable():
+            for m in self._open(owner, seg):
+                if owner in c.keepers:
+                    continue
+                for k in (keeper, 1 - keeper):  # two keepers racing inside one block
+                    out.append(("liquidate", c.keepers[k], LIQ_SIG, (owner, m, abs(st_.pos[(owner, m)][0])),
+                                dict(owner=owner, segment=seg)))
+        for owner, seg in c.tracker.bankrupt(st_):
+            if not self._open(owner, seg):
+                out.append(("settle", c.keepers[keeper], "settle_bad_debt(address,uint256)", (owner, seg), {}))
+                for m in c.markets:
+                    if m.segment != seg:
+                        continue
+                    for a in c.traders:
+                        if a != owner and st_.pos[(a, m.id)][0] != 0:
+                            out.append(("deleverage", c.keepers[1 - keeper], DEL_SIG, (owner, m.id, a, 1),
+                                        dict(owner=owner, segment=seg, counterparty=a)))
+                            break
+        return out
+
+    @rule(keeper=st.integers(0, 1), n=st.integers(2, 4), prep=st.sampled_from([True, True, False]),
+          market=st.integers(0, 2), buy=st.booleans(), frac=st.integers(1, 99), pick=st.integers(0, 1000),
+          limit=st.sampled_from([None, None, 0, 2_000, 20_000]))
+    def block_burst(self, keeper, n, prep, market, buy, frac, pick, limit):
+        """2-4 waterfall / keeper transactions in ONE block (Anvil automine off, then evm_mine):
+        several covers of one pool land in the same block and meet its per-block cover limit.
+        `prep` first opens two leveraged traders on the same side and gaps the price through
+        their bankruptcy prices (the first one's deficit at frac % of the pool's reach)."""
+        if self.done:
+            return
+        self._count("block_burst")
+        c = self.ctx
+        m = c.markets[market]
+        seg, mid = m.segment, m.id
+        if limit is not None:
+            p = c.seg_pool[seg]
+            tx = c.send("set_cover_limit", c.roles["deployer"], p, "set_max_cover_per_block(uint256)", limit * c.unit)
+            self.txs.append(tx)
+            if tx.ok:
+                c.cover_limit[p] = limit * c.unit
+        if prep and len(self._burst_candidates(keeper)) < 2:
+            self.txs += [self._publish(x) for x in self.price]
+            self._substep()
+            owners = [c.traders[1], c.traders[2]]
+            for owner in owners:
+                h = self.state.health[(owner, seg)]
+                if seg in self.state.stale:
+                    break
+                notional = min((min(h[0], h[1]) - h[2]) * 10 * 95 // 100, 60_000 * c.unit)
+                size = notional * (WAD // c.unit) * WAD // self._mark(mid)
+                if size <= 0:
+                    continue
+                self.nonce += 1
+                order = (c.traders[3], mid, -size if buy else size, self._mark(mid), self.nonce + 10**9 * c.stats["examples"],
+                         MAX_EXPIRY, False)
+                self.txs.append(c.send("fill", owner, c.vault, f"fill({ORDER_TYPE},bytes,uint256)", order, c.signer.sign(order), size))
+            self._substep()
+            st_ = self.state
+            held = st_.pos[(owners[0], mid)][0]
+            if held and seg not in st_.stale:
+                _, equity, _, _, _ = st_.health[(owners[0], seg)]
+                (reach,) = self._calls([(c.seg_pool[seg], "max_cover()")])
+                target = -(max(reach or 0, 10 * c.unit) * frac // 100)
+                price = self._mark(mid) + (target - equity) * (WAD * WAD // c.unit) // held
+                self.price[mid] = min(max(price, self._mark(mid) // 50, 10**15), self._mark(mid) * 20)
+                self.txs.append(self._publish(mid))
+                self._substep()
+        cands = self._burst_candidates(keeper)
+        if not cands:
+            return
+        chosen = [cands[(pick + k) % len(cands)] for k in range(min(n, max(len(cands), 2)))]
+        rpc = c.rpc
+        nonces: dict = {}
+        rpc.request("evm_setAutomine", [False])
+        try:
+            sent = []
+            for kind, sender, sig, args, meta in chosen:
+                if sender not in nonces:
+                    nonces[sender] = int(rpc.request("eth_getTransactionCount", [sender, "pending"]), 16)
+                sent.append(c.sender.send_nowait(kind, sender, c.engine, sig, *args, nonce=nonces[sender], **meta))
+                nonces[sender] += 1
+            rpc.request("evm_mine", [])
+        finally:
+            rpc.request("evm_setAutomine", [True])
+        self.txs += sent
 
 
 MIN_CI_STEPS = 5_000  # issue 6: the ci profile inside make test runs at least this many steps
@@ -816,6 +1048,10 @@ def test_stateful_fuzz(system, rpc, deployer, maker, trader, keeper, lp, attacke
         print("[fuzz] rules: " + ", ".join(f"{k}={v}" for k, v in sorted(s["rules"].items())))
         print("[fuzz] waterfall: " + ", ".join(f"{k}={v}" for k, v in sorted(s["events"].items()))
               + f" (events of successful txs; sub_checks={s['sub_checks']})")
+        reached = dict(s["reached"])
+        for k, v in ctx.tracker.counts.items():
+            reached[k] = v
+        print("[fuzz] reached: " + ", ".join(f"{k}={v}" for k, v in sorted(reached.items())))
         print("[fuzz] waterfall outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(s["outcomes"].items())))
         print("[fuzz] transactions (! = reverted): " + ", ".join(f"{k}={v}" for k, v in sorted(s["tx_kinds"].items())))
         if ctx.tracker.tolerated:
