@@ -228,7 +228,7 @@ def uncovered_loss(system: System, status: AccountStatus) -> int:
     if status.equity >= 0:
         return 0
     pool = system.vault.segment_pool(status.segment)
-    reach = 0 if int(pool, 16) == 0 else int(_pool_at(system, pool).max_cover())
+    reach = 0 if int(pool, 16) == 0 else int(_pool_at(system, pool).cover_reach())
     return max(-status.equity - reach, 0)
 
 

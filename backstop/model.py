@@ -41,7 +41,7 @@ per-call overhead; calldata is precomputed once):
         deleverage against every position of the segment. Dead states that are not
         violations: (a) flat, the pool's cover_reach (max_cover on older pools) is 0 and no
         actor has a profitable position with equity > 2 in the segment; (b) no held market
-        has a fresh price; (c) the vault or the engine is paused;
+        has a fresh price; (c) the engine is paused (the vault's pause is reduce-only: liquidation goes on);
     (12) no contagion: per segment, segment_cash == Σ collateral + Σ accrued fees and
         penalties of its markets − Σ entry notional of its positions, to the wei, and
         Σ segment cash == the vault's token balance (less what was donated to it directly);
@@ -695,14 +695,14 @@ class Tracker:
         notional or its unpaid deficit: eth_call simulations of liquidate / deleverage /
         settle_bad_debt from a funded keeper, one batch for all bankrupt accounts of the step.
         Legitimate dead states: (a) flat, nothing the pools can pay and no profitable position
-        with equity > 2 in the segment; (b) every held market lacks a fresh price; (c) paused."""
+        with equity > 2 in the segment; (b) every held market lacks a fresh price; (c) engine paused."""
         r, keeper = self.r, self.liveness_keeper
         if keeper is None:
             return []
         accounts = [(a, seg) for a, seg in self.bankrupt(st) if a != keeper]
         if not accounts:
             return []
-        if st.paused.get("vault") or st.paused.get("engine"):
+        if st.paused.get("engine"):
             self._bump("liveness.paused")
             return []
         tag = hex(st.block)
@@ -781,9 +781,12 @@ class Tracker:
         block (the last transaction of its block)."""
         errors: list[str] = []
         r = self.r
-        # pause stops liquidation / ADL / flags (vault or engine) and settlement (engine)
-        if t.kind in ("liquidate", "deleverage", "flag") and (old.paused.get("vault") or old.paused.get("engine")):
-            errors.append(f"(11c) {t.kind} succeeded while paused {old.paused}")
+        # the engine's pause stops liquidation / ADL / flags and settlement; the vault's pause is a
+        # reduce-only mode (issue 9.5): liquidation goes on, withdrawals and risk-adding fills stop
+        if t.kind in ("liquidate", "deleverage", "flag") and old.paused.get("engine"):
+            errors.append(f"(11c) {t.kind} succeeded while the engine is paused")
+        if t.kind == "withdraw" and old.paused.get("vault"):
+            errors.append("(11c) withdraw succeeded while the vault is paused")
         if t.kind == "settle" and old.paused.get("engine"):
             errors.append(f"(11c) settle_bad_debt succeeded while the engine is paused")
         if t.kind in ("liquidate", "flag"):
@@ -844,8 +847,10 @@ class Tracker:
                 # (7) shares <= assets * (S + V) / (T + 1) at the tx's own price
                 if shares * (total + 1) > assets * (supply + VIRTUAL_SHARES):
                     errors.append(f"(7) deposit {assets} minted {shares} shares > fair at T={total} S={supply}")
-                value = mul_div(shares, info["total"] + 1, info["supply"] + VIRTUAL_SHARES, False)
-                one_share = (total + 1) // (supply + VIRTUAL_SHARES) + 2
+                # deposits are priced on managed assets (unvested income included: a newcomer buys
+                # the incumbents' unvested income at full value), so that is what it holds
+                value = mul_div(shares, info["managed"] + 1, info["supply"] + VIRTUAL_SHARES, False)
+                one_share = (info["managed"] - assets + 1) // (supply + VIRTUAL_SHARES) + 2
                 if assets - value > one_share:
                     errors.append(f"(7) depositor lost {assets - value} > {one_share} on a {assets} deposit (inflation?)")
             elif lg.topics[0] == T_PWITHDRAW:

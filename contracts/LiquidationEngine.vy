@@ -698,8 +698,9 @@ def _uncovered_loss(health: IMarginVault.AccountHealth, segment: uint256) -> uin
     pool: address = staticcall vault.segment_pool(segment)
     capacity: uint256 = 0
     if pool != empty(address):
-        # TODO(cover_reach): ignore the per-block cover limit
-        capacity = staticcall IInsurancePool(pool).max_cover()
+        # what the pools can pay across blocks: a per-block cover limit used up by earlier
+        # covers in this block must not open ADL while the pool still holds funds
+        capacity = staticcall IInsurancePool(pool).cover_reach()
     if deficit <= capacity:
         return 0
     return deficit - capacity

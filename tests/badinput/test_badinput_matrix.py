@@ -438,7 +438,7 @@ def _pool_cases(attr: str, prefix: str) -> list[Case]:
              setup=lambda w: getattr(w, attr).set_deposit_cap(1, sender=w.deployer)),
         Case(f"{attr}.mint/zero", attr, "mint", lambda w: (0, w.attacker), "attacker", f"{prefix}: zero amount"),
         Case(f"{attr}.mint/maxuint", attr, "mint", lambda w: (MAX, w.attacker), "attacker",
-             "erc20: insufficient allowance"),
+             "pool: share supply overflow"),
         Case(f"{attr}.mint/paused", attr, "mint", lambda w: (10**12, w.lp), "lp", f"{prefix}: paused",
              setup=_pause(attr)),
         Case(f"{attr}.withdraw/zero", attr, "withdraw", lambda w: (0, w.lp, w.lp), "lp", f"{prefix}: zero amount"),
@@ -485,6 +485,11 @@ POOL_ONLY = [
 ]
 
 BACKSTOP_ONLY = [
+    Case("backstop.set_global_draw_cap/attacker", "backstop", "set_global_draw_cap", B(0), "attacker", ROLE_MISSING),
+    Case("backstop.set_global_draw_cap/10001", "backstop", "set_global_draw_cap", B(10_001), "deployer",
+         "backstop: bps > 10000"),
+    Case("backstop.set_global_draw_cap/maxuint", "backstop", "set_global_draw_cap", B(MAX), "deployer",
+         "backstop: bps > 10000"),
     Case("backstop.set_draw_cap/attacker", "backstop", "set_draw_cap", B(0, 1), "attacker", ROLE_MISSING),
     Case("backstop.set_draw_cap/10001", "backstop", "set_draw_cap", B(10_001, 1), "deployer",
          "backstop: bps > 10000"),

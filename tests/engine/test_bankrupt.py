@@ -31,7 +31,7 @@ def test_gap_bankrupt_pool_pays_exact_deficit_and_winner_withdraws(
     kit.eth(3600)
     before = kit.health(trader, majors)
     assert int(before.equity) == -kit.usd(2015)
-    pool_assets = int(pool.totalAssets())
+    pool_assets = int(pool.managed_assets())
 
     receipt = engine.liquidate(trader, eth.id, wad(10), sender=keeper)
     (liq,) = kit.events(receipt, engine.Liquidated)
@@ -44,7 +44,7 @@ def test_gap_bankrupt_pool_pays_exact_deficit_and_winner_withdraws(
     assert (covered.deficit, covered.paid, covered.unpaid) == (deficit, deficit, 0)
     (settled,) = kit.events(receipt, engine.BadDebtSettled)
     assert settled.unpaid == 0
-    assert pool_assets - int(pool.totalAssets()) == deficit
+    assert pool_assets - int(pool.managed_assets()) == deficit
     assert int(system.vault.collateral(trader, majors)) == 0
     assert system.vault.position(trader, eth.id)[0] == 0
     assert engine.flagged_at(trader, majors) == 0
@@ -171,13 +171,13 @@ def test_after_auction_end_deleverage_allowed_and_pool_covers(short_eth, system,
     kit.at(engine.flagged_at(trader, majors) + 600)
     kit.eth(3600)  # re-published after the time travel
     deficit = -_equity(kit, trader, majors)
-    assets = int(pool.totalAssets())
+    assets = int(pool.managed_assets())
     receipt = engine.deleverage(trader, eth.id, maker, wad(10), sender=keeper)
     (ev,) = kit.events(receipt, engine.Deleveraged)
     assert ev.price == ev.mark and ev.socialized_loss == 0  # the pool can pay: no haircut
     (cover,) = kit.events(receipt, pool.Cover)
     assert cover.requested == cover.paid_by_pool == deficit and cover.unpaid == 0
-    assert assets - int(pool.totalAssets()) == deficit
+    assert assets - int(pool.managed_assets()) == deficit
     assert int(system.vault.collateral(trader, majors)) == 0
     assert engine.flagged_at(trader, majors) == 0
     kit.conservation(everyone)

@@ -882,8 +882,9 @@ class BackstopMachine(RuleBasedStateMachine):
 
     @rule(which=st.sampled_from(["vault", "engine"]), keeper=st.integers(0, 1), pick=st.integers(0, 1000))
     def pause_blip(self, which, keeper, pick):
-        """The guardian pauses the vault or the engine for a moment: liquidation, ADL and flags
-        must revert meanwhile ((11) dead state (c)); the admin unpauses in the same step."""
+        """The guardian pauses the vault or the engine for a moment: with the engine paused,
+        liquidation, ADL and flags must revert ((11) dead state (c)); with the vault paused
+        (reduce-only mode) they must go on. The admin unpauses in the same step."""
         if self.done:
             return
         self._count("pause_blip")
