@@ -173,6 +173,7 @@ class State:
     price: dict = field(default_factory=dict)  # market -> oracle.price (None: stale / bad answer)
     cash: dict = field(default_factory=dict)  # segment -> (segment_cash, withdrawals gated until)
     cover_reach: dict = field(default_factory=dict)  # segment -> what its pool (+ backstop) can pay now
+    max_cover: dict = field(default_factory=dict)  # segment -> what a cover could pay in this block
     paused: dict = field(default_factory=dict)  # "vault" / "engine" -> bool
     view_errors: list = field(default_factory=list)  # views that must not revert but did
     pos: dict = field(default_factory=dict)  # (owner, market) -> (size, entry)
@@ -307,6 +308,7 @@ class Reader:
                 st.cover_reach[key[1]] = _u(raw)
             elif name == "max_cover":
                 st.cover_reach.setdefault(key[1], _u(raw))
+                st.max_cover[key[1]] = _u(raw)
             elif name == "paused":
                 st.paused[key[1]] = _u(raw) != 0
             elif name == "open_interest":
@@ -768,6 +770,10 @@ class Tracker:
                           and st.pos[(cp, m)][0] * st.price[m] // self.scale > st.pos[(cp, m)][1]]
                 if st.cover_reach.get(seg, 0) == 0 and not givers:
                     self._bump("liveness.dead_unpayable")
+                    continue
+                if st.max_cover.get(seg, 0) == 0 and st.cover_reach.get(seg, 0) > 0:
+                    # (d) the pool's per-block cover limit is used up: settle_bad_debt pays next block
+                    self._bump("liveness.wait_next_block")
                     continue
             self._bump("liveness.violations")
             errors.append(f"(11) bankrupt account {a} seg {seg} (health {st.health[acct]}, positions "

@@ -443,12 +443,16 @@ def cover_capacity() -> uint256:
 def cover_reach() -> uint256:
     """
     @notice The most this pool plus the backstop could pay for this segment, ignoring the
-            per-block cover limit: managed assets + what the backstop would still let this
-            segment draw (0 if not registered there). The limit only spreads the pool's
-            payments over blocks; a deficit is uncovered (ADL may start) only beyond this.
+            per-block cover limit: managed assets (none if the limit is 0) + what the backstop
+            would still let this segment draw (0 if not registered there). The limit only
+            spreads the pool's payments over blocks; a deficit is uncovered (ADL may start)
+            only beyond this.
     @return uint256 Quote units.
     """
-    reach: uint256 = pool_shares._assets & pool_shares.MASK_128
+    reach: uint256 = 0
+    # a per-block limit of 0 means this pool pays nothing in any block
+    if self._cover_state >> 160 != 0:
+        reach = pool_shares._assets & pool_shares.MASK_128
     if staticcall backstop.segment_pool(segment) == self:
         reach += staticcall backstop.draw_capacity(segment)
     return reach

@@ -539,7 +539,8 @@ def _start_episode(owner: address, segment: uint256):
 def _settle(owner: address, segment: uint256) -> uint256:
     unpaid: uint256 = extcall vault.cover_bad_debt(owner, segment)
     log BadDebtSettled(owner=owner, segment=segment, unpaid=unpaid)
-    if unpaid > 0:
+    # only a deficit the pools cannot pay in any block gates withdrawals (not a per-block limit)
+    if unpaid > self._reach(segment):
         self._gate(segment)
     return unpaid
 
@@ -690,20 +691,26 @@ def _liquidation_price(mark: uint256, discount: uint256, is_long: bool) -> uint2
 def _uncovered_loss(health: IMarginVault.AccountHealth, segment: uint256) -> uint256:
     """
     @dev The part of the account's deficit that the segment pool (with the backstop behind
-         it) cannot cover now.
+         it) cannot cover, now or in a later block.
     """
     if health.equity >= 0:
         return 0
     deficit: uint256 = convert(-health.equity, uint256)
-    pool: address = staticcall vault.segment_pool(segment)
-    capacity: uint256 = 0
-    if pool != empty(address):
-        # what the pools can pay across blocks: a per-block cover limit used up by earlier
-        # covers in this block must not open ADL while the pool still holds funds
-        capacity = staticcall IInsurancePool(pool).cover_reach()
+    capacity: uint256 = self._reach(segment)
     if deficit <= capacity:
         return 0
     return deficit - capacity
+
+
+@internal
+@view
+def _reach(segment: uint256) -> uint256:
+    # what the pools can pay across blocks: a per-block cover limit used up by earlier covers
+    # in this block must not open ADL (or gate withdrawals) while the pool still holds funds
+    pool: address = staticcall vault.segment_pool(segment)
+    if pool == empty(address):
+        return 0
+    return staticcall IInsurancePool(pool).cover_reach()
 
 
 @internal
