@@ -374,9 +374,9 @@ def test_a_used_up_per_block_cover_limit_never_opens_adl(funded, system, deploye
     """Found in review (issue 9): ADL used to open when the pool's per-block cover limit was
     used up, although the pool still held funds: an attacker could spend the limit with a
     dust cover and force ADL on the winners. The engine now judges "uncovered" on
-    cover_reach (ignoring the per-block limit): with the limit at 0, an empty backstop and a
-    funded pool, ADL of a bankrupt account stays shut during its auction; the cover the
-    liquidation could not make is retried in a later block (settle_bad_debt)."""
+    cover_reach (ignoring the per-block limit): with a 1-unit limit, an empty backstop and a
+    funded pool, ADL of a bankrupt account stays shut during its auction; what the
+    liquidation's cover could not pay is retried in a later block (settle_bad_debt)."""
     pool = system.pools["majors"]
     system.token.mint(lp, usd(50_000), sender=lp)
     system.token.approve(pool, usd(50_000), sender=lp)
@@ -385,8 +385,8 @@ def test_a_used_up_per_block_cover_limit_never_opens_adl(funded, system, deploye
     trade(system, maker, trader, eth.id, wad(10), wad(3000))  # trader short 10
     system.vault.withdraw(majors, usd(96_000), sender=trader)
     set_price(system, "ETH-PERP", wad(3600), deployer)  # deficit 2,015
-    pool.set_max_cover_per_block(0, sender=deployer)
-    assert int(pool.max_cover()) == 0 and int(pool.cover_reach()) >= usd(50_000)
+    pool.set_max_cover_per_block(usd(1), sender=deployer)
+    assert int(pool.max_cover()) == usd(1) and int(pool.cover_reach()) >= usd(50_000)
     with ape.reverts("engine: no unpaid deficit"):
         system.engine.deleverage(trader, eth.id, maker, wad(10), sender=keeper)
     receipt = system.engine.liquidate(trader, eth.id, wad(10), sender=keeper)

@@ -136,7 +136,8 @@ def test_deleverage_takes_the_whole_uncovered_loss_from_the_first_counterparty_t
         engine.deleverage(trader, eth.id, maker, wad(10), sender=keeper)
     engine.liquidate(trader, eth.id, wad(10), sender=keeper)
     assert system.vault.position(trader, eth.id)[0] == 0
-    assert int(system.vault.collateral(trader, majors)) >= -ROUNDING
+    # at most the keeper fee floor is left unpaid (equity ~0: the pools are empty here)
+    assert int(system.vault.collateral(trader, majors)) >= -kit.usd(2) - ROUNDING
 
 
 def test_deleverage_same_side_counterparty_reverts(short_eth, system, kit, engine, trader, maker, keeper, other, eth, majors):
