@@ -539,9 +539,11 @@ def _start_episode(owner: address, segment: uint256):
 def _settle(owner: address, segment: uint256) -> uint256:
     unpaid: uint256 = extcall vault.cover_bad_debt(owner, segment)
     log BadDebtSettled(owner=owner, segment=segment, unpaid=unpaid)
-    # only a deficit the pools cannot pay in any block gates withdrawals (not a per-block limit)
-    if unpaid > self._reach(segment):
-        self._gate(segment)
+    # only a deficit the pools cannot pay in any block gates withdrawals (not a per-block limit);
+    # the pools are asked only when something is left unpaid
+    if unpaid > 0:
+        if unpaid > self._reach(segment):
+            self._gate(segment)
     return unpaid
 
 
