@@ -23,6 +23,7 @@ def governed_by_label(system) -> dict[str, Any]:
     """{label: contract} of every contract whose roles the timelock takes over."""
     return {
         "vault": system.vault,
+        "configurator": system.configurator,
         "engine": system.engine,
         "oracle": system.oracle,
         **{f"pool[{label}]": pool for label, pool in system.pools.items()},
@@ -74,7 +75,10 @@ def hand_over_to_timelock(system, deployer, guardian: str | None = None) -> None
         admin_roles = _roles(contract, ADMIN_ROLES)
         guardian_roles = _roles(contract, (GUARDIAN_ROLE,))
         for role in admin_roles:
-            contract.grantRole(role, timelock, sender=deployer)
+            # only what the deployer holds: the vault's RISK_ADMIN_ROLE stays with the
+            # Configurator alone (its raw setters skip the validation the Configurator does)
+            if contract.hasRole(role, deployer.address):
+                contract.grantRole(role, timelock, sender=deployer)
         for role in guardian_roles:
             if guardian != deployer.address:
                 contract.grantRole(role, guardian, sender=deployer)
