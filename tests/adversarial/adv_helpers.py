@@ -30,7 +30,7 @@ class Books:
             for o in self.owners:
                 claims += int(v.collateral(o, segment))
         for m in s.markets.values():
-            claims += int(v.accrued_fees(m.id)) + int(v.accrued_penalties(m.id))
+            claims += int(s.lens.accrued_fees(m.id)) + int(s.lens.accrued_penalties(m.id))
             for o in self.owners:
                 claims -= int(v.position(o, m.id)[1])
         return claims

@@ -37,6 +37,7 @@ class Kit:
         self.system = system
         self.deployer = deployer
         self.vault = system.vault
+        self.lens = system.lens
         self.engine = system.engine
         self.token = system.token
         self.scale = int(system.vault.notional_scale())
