@@ -4,7 +4,7 @@
 @notice The layouts of MarginVault's packed storage words, in one place. Hot paths read a
         field with its offset and mask inline (`(config >> packing.CONFIG_MM) & MASK_64`: no
         internal call); configuration and views pack and unpack whole words with the
-        functions below. tests/contracts/test_packing.py round-trips every word.
+        functions below. tests/vault/test_packing.py round-trips every word.
 @dev Layouts (low bits first):
        account  (owner, segment) : collateral int128 | open-market mask uint128
        position (owner, market)  : size int128 | entry notional int128
@@ -15,7 +15,7 @@
        segment markets           : count u8 | market id u8 x 16 (listing order)
 """
 
-import constants
+from . import constants
 
 from interfaces import IMarginVault
 
