@@ -8,7 +8,7 @@ shows each callback would have moved value otherwise."""
 import pytest
 from ape import project
 
-from backstop.agents import Agent, Env
+from backstop.sim.agents import Agent, Env
 
 U = 10**6
 MAX = 2**256 - 1
