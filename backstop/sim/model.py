@@ -16,8 +16,8 @@ per-call overhead; calldata is precomputed once):
 
 * `Tracker` — the stateful layer a fuzzer drives: it mirrors collateral, positions, entry
   notional, accrued fees/penalties and pool managed assets from the events of every
-  transaction (re-implementing MarginVault._trade's rounding), and after every step checks
-  the mirror against the chain to the wei plus the step-wise invariants:
+  transaction (MarginVault._trade's rounding, backstop.core.margin.apply_trade), and after
+  every step checks the mirror against the chain to the wei plus the step-wise invariants:
     (3) fees are rounded up (fee == ceil(cost × bps / 10⁴)); the mirrored realized PnL equals
         the event's; mirror == chain (no unit created anywhere);
     (4) a liquidation/flag only succeeds on an account with equity < MM (read before the step);
