@@ -40,6 +40,7 @@ implements: IInsurancePool
 
 from snekmate.auth import access_control
 
+import packing
 import pool_shares
 
 initializes: access_control
@@ -95,9 +96,8 @@ exports: (
 interface IFeeVault:
     def sweep_fees(segment: uint256) -> uint256: nonpayable
     def segment_pool(segment: uint256) -> address: view
-    def segment_markets(segment: uint256) -> DynArray[uint256, _MAX_MARKETS_PER_SEGMENT]: view
-    def accrued_fees(market_id: uint256) -> uint256: view
-    def accrued_penalties(market_id: uint256) -> uint256: view
+    def segment_listing(segment: uint256) -> uint256: view
+    def market_state(market: uint256) -> uint256: view
     def pool_fee_share_bps() -> uint256: view
 
 
@@ -113,8 +113,6 @@ DEFAULT_BACKSTOP_SHARE_BPS: constant(uint256) = 1_000
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 UNLIMITED: constant(uint256) = MASK_96
-# MarginVault.MAX_MARKETS_PER_SEGMENT (bound of segment_markets)
-_MAX_MARKETS_PER_SEGMENT: constant(uint256) = 16
 
 
 # ---------------------------------------------------------------- storage
@@ -503,9 +501,18 @@ def _pending_income() -> uint256:
         return 0
     fees: uint256 = 0
     to_pool: uint256 = 0
-    for market: uint256 in staticcall source.segment_markets(segment):
-        fees += staticcall source.accrued_fees(market)
-        to_pool += staticcall source.accrued_penalties(market)
+    listed: uint256 = staticcall source.segment_listing(segment)
+    for i: uint256 in range(packing.MAX_MARKETS_PER_SEGMENT):
+        if i >= packing._market_count(listed):
+            break
+        open_interest: uint256 = 0
+        accrued: uint256 = 0
+        penalties: uint256 = 0
+        open_interest, accrued, penalties = packing._unpack_market_state(
+            staticcall source.market_state(packing._market_at(listed, i))
+        )
+        fees += accrued
+        to_pool += penalties
     to_pool += fees * staticcall source.pool_fee_share_bps() // BPS
     return to_pool - to_pool * self.backstop_income_share_bps // BPS
 

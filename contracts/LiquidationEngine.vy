@@ -23,6 +23,9 @@ from interfaces import IOracleAdapter
 from interfaces import IInsurancePool
 
 from snekmate.auth import access_control
+
+import constants
+import packing
 from snekmate.utils import pausable
 
 initializes: access_control
@@ -39,10 +42,6 @@ exports: (
 RISK_ADMIN_ROLE: public(constant(bytes32)) = keccak256("RISK_ADMIN_ROLE")
 GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
 
-WAD: constant(uint256) = 10**18
-MASK_32: constant(uint256) = 2**32 - 1
-MASK_64: constant(uint256) = 2**64 - 1
-MASK_80: constant(uint256) = 2**80 - 1
 # safety margin on the ratio-preserving discount cap, against rounding (1 bp)
 RATIO_BUFFER: constant(uint256) = 10**14
 # quote units of slack for the rounding of realized against marked PnL (each side rounds once)
@@ -56,11 +55,11 @@ WITHDRAWAL_GATE: public(constant(uint256)) = 3_600
 # ---------------------------------------------------------------- types
 
 struct LiquidationParams:
-    close_factor: uint256  # WAD
-    full_close_tier: uint256  # WAD, fraction of MM
-    auction_start_discount: uint256  # WAD
-    auction_max_discount: uint256  # WAD
-    liquidation_penalty: uint256  # WAD of closed notional
+    close_factor: uint256  # constants.WAD
+    full_close_tier: uint256  # constants.WAD, fraction of MM
+    auction_start_discount: uint256  # constants.WAD
+    auction_max_discount: uint256  # constants.WAD
+    liquidation_penalty: uint256  # constants.WAD of closed notional
     auction_duration: uint256  # seconds
     min_liquidation_notional: uint256  # quote units
     keeper_fee_floor: uint256  # quote units
@@ -72,7 +71,7 @@ struct Plan:
     mark: uint256
     amount: uint256  # base size closed
     price: uint256
-    discount: uint256  # WAD, after the ratio guard
+    discount: uint256  # constants.WAD, after the ratio guard
     penalty: uint256  # quote units, to the segment pool
     keeper_fee: uint256  # quote units, top-up to the keeper fee floor
     full_close: bool  # the whole position is closed
@@ -87,7 +86,7 @@ NOTIONAL_SCALE: immutable(uint256)
 oracle: public(immutable(IOracleAdapter))
 
 # Two packed words so that a liquidation reads its parameters with two SLOADs:
-# word 0: close factor | full-close tier | auction start | auction max    (u64 WAD each)
+# word 0: close factor | full-close tier | auction start | auction max    (u64 constants.WAD each)
 # word 1: penalty u64 | auction duration u32 | min notional u80 | keeper fee floor u80
 _params0: uint256
 _params1: uint256
@@ -240,7 +239,7 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     """
     pausable._require_not_paused()
     assert owner != msg.sender, "engine: self-liquidation"
-    config: IMarginVault.MarketParams = staticcall vault.market(market)
+    config: IMarginVault.MarketParams = packing._unpack_config(staticcall vault.market_config(market))
     segment: uint256 = config.segment
     started: uint256 = 0
     seen: uint256 = 0
@@ -248,7 +247,7 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
     plan: Plan = self._plan(owner, market, size, config, started)
     if started == 0:
         self._start_episode(owner, segment)
-    elif block.timestamp > seen + ((self._params1 >> 64) & MASK_32):
+    elif block.timestamp > seen + ((self._params1 >> 64) & constants.MASK_32):
         # keep a long episode current (written at most once per auction duration)
         self._flags[owner][segment] = started | (block.timestamp << 64)
 
@@ -307,7 +306,7 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     pausable._require_not_paused()
     assert size > 0, "engine: zero size"
     assert counterparty != owner, "engine: self-deleverage"
-    config: IMarginVault.MarketParams = staticcall vault.market(market)
+    config: IMarginVault.MarketParams = packing._unpack_config(staticcall vault.market_config(market))
     segment: uint256 = config.segment
     before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
     mark: uint256 = staticcall oracle.price(market)
@@ -321,7 +320,7 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     opposite, opposite_entry = staticcall vault.position(counterparty, market)
     if position != 0:
         assert opposite != 0 and (opposite > 0) != (position > 0), "engine: counterparty not opposite"
-    profit: int256 = self._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - opposite_entry
+    profit: int256 = packing._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - opposite_entry
     assert opposite != 0 and profit > 0, "engine: counterparty not profitable"
     theirs: IMarginVault.AccountHealth = staticcall vault.account_health(counterparty, segment)
     score: uint256 = convert(profit, uint256) * theirs.notional // convert(max(theirs.equity, 1), uint256)
@@ -366,7 +365,7 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     started, seen = self._episode(owner, segment)
     auction_over: bool = (
         started != 0
-        and block.timestamp >= started + ((self._params1 >> 64) & MASK_32)
+        and block.timestamp >= started + ((self._params1 >> 64) & constants.MASK_32)
         and before.equity < convert(before.mm, int256)
     )
     assert loss > 0 or auction_over, "engine: no unpaid deficit"
@@ -445,12 +444,12 @@ def adl_score(owner: address, market: uint256) -> uint256:
     @param market The market.
     @return uint256 The score.
     """
-    segment: uint256 = (staticcall vault.market(market)).segment
+    segment: uint256 = (staticcall vault.market_config(market)) & constants.MASK_8
     size: int256 = 0
     entry: int256 = 0
     size, entry = staticcall vault.position(owner, market)
     mark: uint256 = staticcall oracle.price(market)
-    profit: int256 = self._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - entry
+    profit: int256 = packing._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - entry
     if size == 0 or profit <= 0:
         return 0
     health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
@@ -471,11 +470,11 @@ def params() -> LiquidationParams:
 @view
 def auction_discount(owner: address, segment: uint256) -> uint256:
     """
-    @notice The Dutch-auction discount (WAD) of the account's current episode now (before the
+    @notice The Dutch-auction discount (constants.WAD) of the account's current episode now (before the
             keeper-economics caps); the start discount if it has none.
     @param owner The account owner.
     @param segment The account's segment.
-    @return uint256 The discount, WAD.
+    @return uint256 The discount, constants.WAD.
     """
     started: uint256 = 0
     seen: uint256 = 0
@@ -501,7 +500,7 @@ def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint25
     @return bool Whether the whole position is closed.
     @return uint256 Keeper fee paid on top (the fee-floor top-up), quote units.
     """
-    config: IMarginVault.MarketParams = staticcall vault.market(market)
+    config: IMarginVault.MarketParams = packing._unpack_config(staticcall vault.market_config(market))
     started: uint256 = 0
     seen: uint256 = 0
     started, seen = self._episode(owner, config.segment)
@@ -522,9 +521,9 @@ def _episode(owner: address, segment: uint256) -> (uint256, uint256):
          account recovered in between, or nobody acted), so a later dip starts a new auction.
     """
     word: uint256 = self._flags[owner][segment]
-    started: uint256 = word & MASK_64
+    started: uint256 = word & constants.MASK_64
     seen: uint256 = word >> 64
-    if started == 0 or block.timestamp > seen + _EPISODE_GAP_DURATIONS * ((self._params1 >> 64) & MASK_32):
+    if started == 0 or block.timestamp > seen + _EPISODE_GAP_DURATIONS * ((self._params1 >> 64) & constants.MASK_32):
         return 0, 0
     return started, seen
 
@@ -564,9 +563,9 @@ def _reward(plan: Plan) -> uint256:
 @internal
 @pure
 def _auction_discount(p0: uint256, p1: uint256, elapsed: uint256) -> uint256:
-    start: uint256 = (p0 >> 128) & MASK_64
+    start: uint256 = (p0 >> 128) & constants.MASK_64
     ceiling: uint256 = p0 >> 192
-    duration: uint256 = (p1 >> 64) & MASK_32
+    duration: uint256 = (p1 >> 64) & constants.MASK_32
     if elapsed >= duration:
         return ceiling
     return start + (ceiling - start) * elapsed // duration
@@ -605,14 +604,14 @@ def _plan(
     p1: uint256 = self._params1
     mark: uint256 = staticcall oracle.price(market)
     held: uint256 = convert(abs(position), uint256)
-    min_notional: uint256 = (p1 >> 96) & MASK_80
+    min_notional: uint256 = (p1 >> 96) & constants.MASK_80
 
     amount: uint256 = held
     if held * mark // NOTIONAL_SCALE >= min_notional:
-        if before.equity * convert(WAD, int256) < convert((p0 >> 64) & MASK_64, int256) * convert(before.mm, int256):
+        if before.equity * convert(constants.WAD, int256) < convert((p0 >> 64) & constants.MASK_64, int256) * convert(before.mm, int256):
             amount = min(size, held)
         else:
-            amount = min(size, held * (p0 & MASK_64) // WAD)
+            amount = min(size, held * (p0 & constants.MASK_64) // constants.WAD)
             if (held - amount) * mark // NOTIONAL_SCALE < min_notional:
                 amount = held
     assert amount > 0, "engine: nothing to close"
@@ -627,7 +626,7 @@ def _plan(
     if flagged != 0:
         elapsed = block.timestamp - flagged
     discount: uint256 = self._auction_discount(p0, p1, elapsed)
-    penalty_rate: uint256 = p1 & MASK_64
+    penalty_rate: uint256 = p1 & constants.MASK_64
     # what the account's equity can pay, less the rounding slack
     equity: uint256 = 0
     if before.equity > convert(_ROUNDING_SLACK, int256):
@@ -645,7 +644,7 @@ def _plan(
         penalty_rate = min(penalty_rate, room - discount)
     else:
         # flat after: the discount is paid out of the account's equity, never by the pool
-        discount = min(discount, equity * WAD // max(amount * mark // NOTIONAL_SCALE, 1))
+        discount = min(discount, equity * constants.WAD // max(amount * mark // NOTIONAL_SCALE, 1))
     price: uint256 = self._liquidation_price(mark, discount, position > 0)
 
     reward: uint256 = amount * (mark - price if position > 0 else price - mark) // NOTIONAL_SCALE
@@ -654,13 +653,13 @@ def _plan(
     # at the auction's end a partial call is topped up too, but only one that closes a full
     # close factor's share: 1-wei calls must not farm the floor out of the account's equity
     if reward < keeper_floor and (
-        full_close or (elapsed >= (p1 >> 64) & MASK_32 and amount * WAD >= held * (p0 & MASK_64))
+        full_close or (elapsed >= (p1 >> 64) & constants.MASK_32 and amount * constants.WAD >= held * (p0 & constants.MASK_64))
     ):
         keeper_fee = keeper_floor - reward
         if before.equity > 0:
             # a solvent account pays the floor out of its own equity only (never bad debt)
             keeper_fee = min(keeper_fee, equity - min(equity, reward))
-    penalty: uint256 = amount * mark // NOTIONAL_SCALE * penalty_rate // WAD
+    penalty: uint256 = amount * mark // NOTIONAL_SCALE * penalty_rate // constants.WAD
     # the penalty comes only out of equity left after the discount and the keeper fee: it
     # never creates bad debt that the pool would pay to itself
     penalty = min(penalty, equity - min(equity, reward + keeper_fee))
@@ -684,8 +683,8 @@ def _plan(
 def _liquidation_price(mark: uint256, discount: uint256, is_long: bool) -> uint256:
     # rounded against the liquidated account
     if is_long:
-        return mark * (WAD - discount) // WAD
-    return (mark * (WAD + discount) + WAD - 1) // WAD
+        return mark * (constants.WAD - discount) // constants.WAD
+    return (mark * (constants.WAD + discount) + constants.WAD - 1) // constants.WAD
 
 
 @internal
@@ -724,13 +723,13 @@ def _clear_flag(owner: address, segment: uint256):
 
 @internal
 def _set_params(params: LiquidationParams):
-    assert params.close_factor > 0 and params.close_factor <= WAD, "engine: bad close factor"
-    assert params.full_close_tier <= WAD, "engine: bad full-close tier"
+    assert params.close_factor > 0 and params.close_factor <= constants.WAD, "engine: bad close factor"
+    assert params.full_close_tier <= constants.WAD, "engine: bad full-close tier"
     assert params.auction_start_discount <= params.auction_max_discount, "engine: bad auction"
-    assert params.auction_max_discount < WAD // 2, "engine: bad auction"
-    assert params.auction_duration > 0 and params.auction_duration <= MASK_32, "engine: bad auction"
-    assert params.liquidation_penalty < WAD // 10, "engine: bad penalty"
-    assert params.min_liquidation_notional <= MASK_80 and params.keeper_fee_floor <= MASK_80, "engine: bad notional"
+    assert params.auction_max_discount < constants.WAD // 2, "engine: bad auction"
+    assert params.auction_duration > 0 and params.auction_duration <= constants.MASK_32, "engine: bad auction"
+    assert params.liquidation_penalty < constants.WAD // 10, "engine: bad penalty"
+    assert params.min_liquidation_notional <= constants.MASK_80 and params.keeper_fee_floor <= constants.MASK_80, "engine: bad notional"
     self._params0 = (
         params.close_factor
         | (params.full_close_tier << 64)
@@ -752,20 +751,12 @@ def _unpack_params() -> LiquidationParams:
     p0: uint256 = self._params0
     p1: uint256 = self._params1
     return LiquidationParams(
-        close_factor=p0 & MASK_64,
-        full_close_tier=(p0 >> 64) & MASK_64,
-        auction_start_discount=(p0 >> 128) & MASK_64,
+        close_factor=p0 & constants.MASK_64,
+        full_close_tier=(p0 >> 64) & constants.MASK_64,
+        auction_start_discount=(p0 >> 128) & constants.MASK_64,
         auction_max_discount=p0 >> 192,
-        liquidation_penalty=p1 & MASK_64,
-        auction_duration=(p1 >> 64) & MASK_32,
-        min_liquidation_notional=(p1 >> 96) & MASK_80,
+        liquidation_penalty=p1 & constants.MASK_64,
+        auction_duration=(p1 >> 64) & constants.MASK_32,
+        min_liquidation_notional=(p1 >> 96) & constants.MASK_80,
         keeper_fee_floor=p1 >> 176,
     )
-
-
-@internal
-@pure
-def _floor_div(numerator: int256, denominator: int256) -> int256:
-    if numerator >= 0:
-        return numerator // denominator
-    return -((-numerator + denominator - 1) // denominator)

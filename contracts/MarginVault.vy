@@ -16,7 +16,11 @@
                                    maker fee u16 | price band u16 | max open interest u64
        market state              : open interest u96 | accrued fees u80 | accrued liquidation
                                    penalties u80 (penalties are all pool income)
-     Conservation (DESIGN.md invariant 1), exact to the wei:
+     (layouts and their round-trip tests: contracts/packing.vy). Views for off-chain readers
+     (equity, margin requirements, liquidatable, batched health, unpacked words) live in
+     VaultLens; parameters are validated and packed by the Configurator, which holds
+     RISK_ADMIN_ROLE and calls the few raw setters below.
+     Conservation (docs/design.md invariant 1), exact to the wei:
        quote.balanceOf(vault) == sum(collateral) + sum(accrued fees and penalties)
                                  - sum(entry notional)
      because every fill moves the same signed trade cost to both sides.
@@ -25,8 +29,14 @@
 from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
+from interfaces import IMarginVault
 from interfaces import IOracleAdapter
 from interfaces import IInsurancePool
+
+implements: IMarginVault
+
+import constants
+import packing
 
 from snekmate.auth import access_control
 from snekmate.utils import pausable
@@ -65,24 +75,11 @@ ORDER_TYPEHASH: public(constant(bytes32)) = keccak256(
 EIP712_NAME: constant(String[50]) = "Backstop"
 EIP712_VERSION: constant(String[20]) = "1"
 
-WAD: constant(uint256) = 10**18
-BPS: constant(uint256) = 10_000
-MAX_FEE_BPS: constant(uint256) = 100
-MAX_BAND_BPS: constant(uint256) = 5_000
-MAX_SEGMENTS: constant(uint256) = 32
-MAX_MARKETS: constant(uint256) = 128
-MAX_MARKETS_PER_SEGMENT: constant(uint256) = 16
-MAX_BATCH: constant(uint256) = 128
-MAX_QUOTE_DECIMALS: constant(uint256) = 18
+_MAX_MARKETS: constant(uint256) = 128  # one bit each in the account's open-market mask
+_MAX_QUOTE_DECIMALS: constant(uint256) = 18
+_MAX_POSITION: constant(uint256) = constants.MASK_64 * constants.WAD  # keeps packed sizes far from int128
 
-MASK_8: constant(uint256) = 2**8 - 1
-MASK_16: constant(uint256) = 2**16 - 1
-MASK_64: constant(uint256) = 2**64 - 1
-MASK_80: constant(uint256) = 2**80 - 1
-MASK_96: constant(uint256) = 2**96 - 1
-MASK_128: constant(uint256) = 2**128 - 1
-MASK_192: constant(uint256) = 2**192 - 1
-CANCELLED: constant(uint256) = max_value(uint256)
+_CANCELLED: constant(uint256) = max_value(uint256)
 
 
 # ---------------------------------------------------------------- types
@@ -97,24 +94,6 @@ struct Order:
     reduce_only: bool
 
 
-struct MarketParams:
-    segment: uint256
-    im_ratio: uint256
-    mm_ratio: uint256
-    taker_fee_bps: uint256
-    maker_fee_bps: uint256
-    price_band_bps: uint256
-    max_open_interest: uint256
-
-
-struct AccountHealth:
-    collateral: int256
-    equity: int256
-    im: uint256
-    mm: uint256
-    notional: uint256
-
-
 struct TradeResult:
     old_size: int256
     new_size: int256
@@ -126,8 +105,8 @@ struct TradeResult:
 
 quote: public(immutable(IERC20))
 quote_decimals: public(immutable(uint256))
-# notional (quote units) = size (1e18) * price (1e18) // NOTIONAL_SCALE
-NOTIONAL_SCALE: immutable(uint256)
+# notional (quote units) = size (1e18) * price (1e18) // _NOTIONAL_SCALE
+_NOTIONAL_SCALE: immutable(uint256)
 
 oracle: public(immutable(IOracleAdapter))
 treasury: public(address)
@@ -146,7 +125,7 @@ _market_state: HashMap[uint256, uint256]
 _accounts: HashMap[address, HashMap[uint256, uint256]]
 _positions: HashMap[address, HashMap[uint256, uint256]]
 
-# order digest => base size filled (CANCELLED once cancelled)
+# order digest => base size filled (_CANCELLED once cancelled)
 filled: public(HashMap[bytes32, uint256])
 
 # segment => quote tokens held for the segment (low 192 bits) | withdrawals gated until (high 64).
@@ -157,27 +136,6 @@ _segment_state: HashMap[uint256, uint256]
 
 
 # ---------------------------------------------------------------- events
-
-event SegmentAdded:
-    segment: indexed(uint256)
-    label: String[32]
-
-event MarketAdded:
-    market: indexed(uint256)
-    segment: indexed(uint256)
-    label: String[32]
-
-event MarketParamsSet:
-    market: indexed(uint256)
-    im_ratio: uint256
-    mm_ratio: uint256
-    taker_fee_bps: uint256
-    maker_fee_bps: uint256
-    price_band_bps: uint256
-    max_open_interest: uint256
-
-event TreasurySet:
-    treasury: indexed(address)
 
 event Deposit:
     owner: indexed(address)
@@ -209,13 +167,6 @@ event FeesSwept:
     segment: indexed(uint256)
     to_pool: uint256
     to_treasury: uint256
-
-event SegmentPoolSet:
-    segment: indexed(uint256)
-    pool: indexed(address)
-
-event PoolFeeShareSet:
-    share_bps: uint256
 
 event PositionTransferred:
     owner: indexed(address)
@@ -252,104 +203,74 @@ def __init__(quote_: IERC20, oracle_: IOracleAdapter, treasury_: address):
     pausable.__init__()
     eip712.__init__(EIP712_NAME, EIP712_VERSION)
     decimals: uint256 = convert(staticcall IERC20Detailed(quote_.address).decimals(), uint256)
-    assert decimals <= MAX_QUOTE_DECIMALS, "vault: quote decimals > 18"
+    assert decimals <= _MAX_QUOTE_DECIMALS, "vault: quote decimals > 18"
     assert treasury_ != empty(address), "vault: zero treasury"
     quote = quote_
     quote_decimals = decimals
-    NOTIONAL_SCALE = 10 ** (36 - decimals)
+    _NOTIONAL_SCALE = 10 ** (36 - decimals)
     oracle = oracle_
     self.treasury = treasury_
-    self.pool_fee_share_bps = BPS // 2
-    access_control._grant_role(RISK_ADMIN_ROLE, msg.sender)
+    self.pool_fee_share_bps = constants.BPS // 2
+    # RISK_ADMIN_ROLE goes to the Configurator only (its raw setters trust their caller)
     access_control._grant_role(GUARDIAN_ROLE, msg.sender)
 
 
 # ---------------------------------------------------------------- admin
 
 @external
-def add_segment(label: String[32]) -> uint256:
+def add_segment() -> uint256:
     """
-    @notice Register a new segment (asset class). Its accounts are isolated from others.
-    @param label A human-readable name, e.g. "majors".
+    @notice Configurator only: open the next segment (asset class).
     @return uint256 The new segment id.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     segment: uint256 = self.segment_count
-    assert segment < MAX_SEGMENTS, "vault: too many segments"
     self.segment_count = segment + 1
-    log SegmentAdded(segment=segment, label=label)
     return segment
 
 
 @external
-def add_market(label: String[32], segment: uint256, params: MarketParams) -> uint256:
+def set_market_config(market: uint256, config: uint256):
     """
-    @notice Register a market in `segment`; the oracle must already price it.
-    @param label A human-readable name, e.g. "ETH-PERP".
-    @param segment The segment the market belongs to.
-    @param params Risk and fee parameters (params.segment is ignored).
-    @return uint256 The new market id.
+    @notice Configurator only: write the packed config word of `market`; `market_count`
+            lists a new market in the segment of its word. The Configurator validated and
+            packed the word (layout in packing.vy) and emits the decoded event.
+    @param market An existing market id, or `market_count` to list a new market.
+    @param config The packed config word.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    self._check_segment(segment)
-    market: uint256 = self.market_count
-    assert market < MAX_MARKETS, "vault: too many markets"
-    listed: uint256 = self._segment_markets[segment]
-    count: uint256 = listed & MASK_8
-    assert count < MAX_MARKETS_PER_SEGMENT, "vault: segment full"
-    assert staticcall oracle.has_feed(market), "vault: market has no feed"
-    self._segment_markets[segment] = ((listed | (market << (8 + 8 * count))) & ~MASK_8) | (count + 1)
-    self.market_count = market + 1
-    self._set_params(market, segment, params)
-    log MarketAdded(market=market, segment=segment, label=label)
-    return market
+    count: uint256 = self.market_count
+    assert market <= count and market < _MAX_MARKETS and packing._is_listed(config), "vault: bad market config"
+    if market == count:
+        segment: uint256 = config & constants.MASK_8
+        self._segment_markets[segment] = packing._append_market(self._segment_markets[segment], market)
+        self.market_count = count + 1
+    self._market_config[market] = config
 
 
 @external
-def set_market_params(market: uint256, params: MarketParams):
+def set_segment_pool(segment: uint256, pool: address):
     """
-    @notice Update the risk and fee parameters of a market (its segment never changes).
-    @param market The market id.
-    @param params New parameters (params.segment is ignored).
+    @notice Configurator only: the insurance pool that earns the fees and covers the deficits
+            of `segment`.
+    @param segment The segment.
+    @param pool The pool (holding the quote token; checked by the Configurator).
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    config: uint256 = self._config(market)
-    self._set_params(market, config & MASK_8, params)
+    self.segment_pool[segment] = IInsurancePool(pool)
 
 
 @external
-def set_treasury(treasury_: address):
+def set_fee_routing(treasury_: address, pool_fee_share_bps_: uint256):
     """
-    @notice Set the receiver of the treasury's share of fees.
+    @notice Configurator only: the receiver of the treasury's share of fees and the share
+            (bps) of trading fees paid to segment pools.
+    @param treasury_ The treasury.
+    @param pool_fee_share_bps_ The pools' share of trading fees, bps.
     """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert treasury_ != empty(address), "vault: zero treasury"
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     self.treasury = treasury_
-    log TreasurySet(treasury=treasury_)
-
-
-@external
-def set_segment_pool(segment: uint256, pool: IInsurancePool):
-    """
-    @notice Register the insurance pool that earns the fees and covers the deficits of
-            `segment`; it must hold the vault's quote token.
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    self._check_segment(segment)
-    assert staticcall pool.asset() == quote.address, "vault: pool asset mismatch"
-    self.segment_pool[segment] = pool
-    log SegmentPoolSet(segment=segment, pool=pool.address)
-
-
-@external
-def set_pool_fee_share(share_bps: uint256):
-    """
-    @notice Share of trading fees (bps) paid to segment pools; the rest goes to the treasury.
-    """
-    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    assert share_bps <= BPS, "vault: bad fee share"
-    self.pool_fee_share_bps = share_bps
-    log PoolFeeShareSet(share_bps=share_bps)
+    self.pool_fee_share_bps = pool_fee_share_bps_
 
 
 @external
@@ -387,10 +308,10 @@ def deposit(segment: uint256, amount: uint256):
     self._check_amount(amount)
     self._check_segment(segment)
     before: uint256 = staticcall quote.balanceOf(self)
-    assert extcall quote.transferFrom(msg.sender, self, amount, default_return_value=True), "vault: transfer failed"
+    self._check_transfer(extcall quote.transferFrom(msg.sender, self, amount, default_return_value=True))
     assert staticcall quote.balanceOf(self) - before == amount, "vault: fee-on-transfer token"
     account: uint256 = self._accounts[msg.sender][segment]
-    self._accounts[msg.sender][segment] = self._with_collateral(account, self._lo(account) + convert(amount, int256))
+    self._accounts[msg.sender][segment] = packing._with_collateral(account, packing._lo(account) + convert(amount, int256))
     self._add_cash(segment, amount)
     log Deposit(owner=msg.sender, segment=segment, amount=amount)
 
@@ -410,19 +331,18 @@ def withdraw(segment: uint256, amount: uint256):
     state: uint256 = self._segment_state[segment]
     # dYdX v4's rule: while a keeper has seen a deficit the pools cannot pay, nobody in the
     # segment withdraws (its realized profits may be what the deficit is owed from)
-    assert block.timestamp >= state >> 192, "vault: withdrawals gated"
+    assert block.timestamp >= state >> packing.SEGMENT_GATE, "vault: withdrawals gated"
     account: uint256 = self._accounts[msg.sender][segment]
-    collateral: int256 = self._lo(account)
+    collateral: int256 = packing._lo(account)
     assert collateral >= 0 and amount <= convert(collateral, uint256), "vault: insufficient collateral"
-    account = self._with_collateral(account, collateral - convert(amount, int256))
+    account = packing._with_collateral(account, collateral - convert(amount, int256))
     self._accounts[msg.sender][segment] = account
     if account >> 128 != 0:
         # strict: a market without a fresh price blocks the withdrawal, never values it
-        health: AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0, True)
+        health: IMarginVault.AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0, True)
         assert self._free_margin(health) >= 0, "vault: below initial margin"
     # the segment's own tokens only: a loss elsewhere can never be paid with them
-    assert amount <= state & MASK_192, "vault: segment insolvent"
-    self._segment_state[segment] = state - amount
+    self._take_cash(segment, state, amount)
     self._send(msg.sender, amount)
     log Withdraw(owner=msg.sender, segment=segment, amount=amount)
 
@@ -446,38 +366,37 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     assert order.size != 0, "vault: zero order size"
     assert order.size != min_value(int256), "vault: bad order size"
     assert block.timestamp <= order.expiry, "vault: order expired"
-    assert order.maker != msg.sender, "vault: self-match"
+    self._check_distinct(order.maker, msg.sender)
     config: uint256 = self._config(order.market)
 
     digest: bytes32 = self._order_digest(order)
-    done: uint256 = self.filled[digest]
-    assert done != CANCELLED, "vault: order cancelled"
+    done: uint256 = self._live_fill(digest)
     # done <= |size| always holds, so this cannot overflow
     assert amount <= convert(abs(order.size), uint256) - done, "vault: overfill"
     # no market's cap can exceed this: it keeps packed sizes far from int128 overflow
-    assert amount <= MASK_64 * WAD, "vault: open interest cap"
+    self._check_open_interest(amount <= _MAX_POSITION)
     # snekmate returns the zero address for a malformed signature: never a valid maker
     signer: address = ecdsa._recover_sig(digest, signature)
     assert signer == order.maker and signer != empty(address), "vault: bad signature"
     self.filled[digest] = done + amount
 
     mark: uint256 = staticcall oracle.price(order.market)
-    band: uint256 = (config >> 176) & MASK_16
+    band: uint256 = (config >> packing.CONFIG_BAND) & constants.MASK_16
     deviation: uint256 = order.price - mark if order.price > mark else mark - order.price
-    assert deviation <= band * mark // BPS, "vault: price outside band"
+    assert deviation <= band * mark // constants.BPS, "vault: price outside band"
 
-    cost: uint256 = amount * order.price // NOTIONAL_SCALE
+    cost: uint256 = amount * order.price // _NOTIONAL_SCALE
     assert cost > 0, "vault: dust fill"
     maker_delta: int256 = convert(amount, int256)
     signed_value: int256 = convert(cost, int256)
     if order.size < 0:
         maker_delta = -maker_delta
         signed_value = -signed_value
-    segment: uint256 = config & MASK_8
+    segment: uint256 = config & constants.MASK_8
 
     # fees round up: never in the trader's favour
-    maker_fee: uint256 = (cost * ((config >> 160) & MASK_16) + BPS - 1) // BPS
-    taker_fee: uint256 = (cost * ((config >> 144) & MASK_16) + BPS - 1) // BPS
+    maker_fee: uint256 = (cost * ((config >> packing.CONFIG_MAKER_FEE) & constants.MASK_16) + constants.BPS - 1) // constants.BPS
+    taker_fee: uint256 = (cost * ((config >> packing.CONFIG_TAKER_FEE) & constants.MASK_16) + constants.BPS - 1) // constants.BPS
     maker: TradeResult = self._trade(order.maker, segment, order.market, maker_delta, signed_value, maker_fee)
     if order.reduce_only:
         assert self._reduces(maker, maker_delta), "vault: not reduce-only"
@@ -513,8 +432,8 @@ def cancel(order: Order):
     """
     assert order.maker == msg.sender, "vault: not maker"
     digest: bytes32 = self._order_digest(order)
-    assert self.filled[digest] != CANCELLED, "vault: order cancelled"
-    self.filled[digest] = CANCELLED
+    self._live_fill(digest)
+    self.filled[digest] = _CANCELLED
     log OrderCancelled(order_hash=digest, maker=msg.sender)
 
 
@@ -536,31 +455,30 @@ def sweep_fees(segment: uint256) -> uint256:
     fees: uint256 = 0
     penalties: uint256 = 0
     listed: uint256 = self._segment_markets[segment]
-    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
-        if i >= listed & MASK_8:
+    for i: uint256 in range(packing.MAX_MARKETS_PER_SEGMENT):
+        if i >= listed & constants.MASK_8:
             break
-        market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
+        market: uint256 = (listed >> (8 + 8 * i)) & constants.MASK_8
         state: uint256 = self._market_state[market]
-        fees += (state >> 96) & MASK_80
+        fees += (state >> packing.STATE_FEES) & constants.MASK_80
         if has_pool:
-            penalties += state >> 176
-            self._market_state[market] = state & MASK_96
+            penalties += state >> packing.STATE_PENALTIES
+            self._market_state[market] = state & constants.MASK_96
         else:
-            self._market_state[market] = state & ~(MASK_80 << 96)
+            self._market_state[market] = state & ~(constants.MASK_80 << packing.STATE_FEES)
 
     fees_to_pool: uint256 = 0
     if has_pool:
-        fees_to_pool = fees * self.pool_fee_share_bps // BPS
+        fees_to_pool = fees * self.pool_fee_share_bps // constants.BPS
     to_treasury: uint256 = fees - fees_to_pool
     to_pool: uint256 = fees_to_pool + penalties
     # fees and penalties are part of the segment's cash until they leave here
     state: uint256 = self._segment_state[segment]
-    assert state & MASK_192 >= to_pool + to_treasury, "vault: segment insolvent"
-    self._segment_state[segment] = state - (to_pool + to_treasury)
+    self._take_cash(segment, state, to_pool + to_treasury)
     if to_treasury > 0:
         self._send(self.treasury, to_treasury)
     if to_pool > 0:
-        assert extcall quote.approve(pool.address, to_pool, default_return_value=True), "vault: approve failed"
+        self._check_transfer(extcall quote.approve(pool.address, to_pool, default_return_value=True))
         extcall pool.notify_income(to_pool)
     log FeesSwept(segment=segment, to_pool=to_pool, to_treasury=to_treasury)
     return to_pool + to_treasury
@@ -579,7 +497,7 @@ def transfer_position(
     keeper_fee: uint256,
     check_receiver: bool,
     mark: uint256,
-) -> AccountHealth:
+) -> IMarginVault.AccountHealth:
     """
     @notice Liquidation engine only: move `amount` (base size) of owner's position in
             `market_id` to `receiver` at `price`, charge `penalty` (to the segment pool) and
@@ -588,19 +506,19 @@ def transfer_position(
     @param check_receiver Whether the receiver must meet IM afterwards (liquidators must;
            auto-deleveraged counterparties only reduce).
     @param mark The oracle price the engine read for `market_id` in this transaction.
-    @return AccountHealth The owner's health after the transfer.
+    @return IMarginVault.AccountHealth The owner's health after the transfer.
     """
     access_control._check_role(ENGINE_ROLE, msg.sender)
     # not paused here: owners can add margin and reduce while paused, so liquidation goes on
     self._check_amount(amount)
-    assert owner != receiver, "vault: self-match"
+    self._check_distinct(owner, receiver)
     config: uint256 = self._config(market_id)
-    segment: uint256 = config & MASK_8
-    size: int256 = self._lo(self._positions[owner][market_id])
+    segment: uint256 = config & constants.MASK_8
+    size: int256 = packing._lo(self._positions[owner][market_id])
     assert size != 0, "vault: no position"
     assert amount <= convert(abs(size), uint256), "vault: amount exceeds position"
 
-    cost: uint256 = amount * price // NOTIONAL_SCALE
+    cost: uint256 = amount * price // _NOTIONAL_SCALE
     owner_delta: int256 = -convert(amount, int256)
     signed_cost: int256 = -convert(cost, int256)
     if size < 0:
@@ -610,7 +528,7 @@ def transfer_position(
     receiver_result: TradeResult = self._trade(receiver, segment, market_id, -owner_delta, -signed_cost, 0)
     if keeper_fee > 0:
         account: uint256 = self._accounts[receiver][segment]
-        self._accounts[receiver][segment] = self._with_collateral(account, self._lo(account) + convert(keeper_fee, int256))
+        self._accounts[receiver][segment] = packing._with_collateral(account, packing._lo(account) + convert(keeper_fee, int256))
     self._update_market_state(market_id, config, owner_result, receiver_result, 0, penalty)
     if check_receiver:
         self._check_after_trade(receiver, segment, market_id, mark, config, receiver_result, -owner_delta, -signed_cost)
@@ -638,7 +556,7 @@ def cover_bad_debt(owner: address, segment: uint256) -> uint256:
     access_control._check_role(ENGINE_ROLE, msg.sender)
     account: uint256 = self._accounts[owner][segment]
     assert account >> 128 == 0, "vault: account has positions"
-    collateral: int256 = self._lo(account)
+    collateral: int256 = packing._lo(account)
     assert collateral < 0, "vault: no bad debt"
     deficit: uint256 = convert(-collateral, uint256)
     pool: IInsurancePool = self.segment_pool[segment]
@@ -647,7 +565,7 @@ def cover_bad_debt(owner: address, segment: uint256) -> uint256:
         before: uint256 = staticcall quote.balanceOf(self)
         paid = extcall pool.cover(deficit)
         assert paid <= deficit and staticcall quote.balanceOf(self) - before == paid, "vault: cover not received"
-    self._accounts[owner][segment] = self._with_collateral(account, collateral + convert(paid, int256))
+    self._accounts[owner][segment] = packing._with_collateral(account, collateral + convert(paid, int256))
     self._add_cash(segment, paid)
     log BadDebtCovered(owner=owner, segment=segment, deficit=deficit, paid=paid, unpaid=deficit - paid)
     return deficit - paid
@@ -663,8 +581,8 @@ def gate_withdrawals(segment: uint256, until: uint256):
     """
     access_control._check_role(ENGINE_ROLE, msg.sender)
     state: uint256 = self._segment_state[segment]
-    if until > state >> 192:
-        self._segment_state[segment] = (state & MASK_192) | (until << 192)
+    if until > state >> packing.SEGMENT_GATE:
+        self._segment_state[segment] = (state & constants.MASK_192) | (until << packing.SEGMENT_GATE)
         log WithdrawalsGated(segment=segment, until=until)
 
 
@@ -685,7 +603,19 @@ def collateral(owner: address, segment: uint256) -> int256:
     """
     @notice Realized collateral of (owner, segment); negative only after bad debt.
     """
-    return self._lo(self._accounts[owner][segment])
+    return packing._lo(self._accounts[owner][segment])
+
+
+@external
+@view
+def account(owner: address, segment: uint256) -> uint256:
+    """
+    @notice The packed account word: collateral (low 128 bits), open-market mask (high 128).
+    @param owner The account's owner.
+    @param segment The account's segment.
+    @return uint256 The account word.
+    """
+    return self._accounts[owner][segment]
 
 
 @external
@@ -695,44 +625,12 @@ def position(owner: address, market: uint256) -> (int256, int256):
     @notice (signed size, signed entry notional in quote units) of owner in market.
     """
     packed: uint256 = self._positions[owner][market]
-    return self._lo(packed), self._hi(packed)
+    return packing._lo(packed), packing._hi(packed)
 
 
 @external
 @view
-def equity(owner: address, segment: uint256) -> int256:
-    """
-    @notice Collateral plus unrealized PnL at the oracle price (quote units).
-    """
-    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False).equity
-
-
-@external
-@view
-def margin_requirements(owner: address, segment: uint256) -> (uint256, uint256):
-    """
-    @notice (initial margin, maintenance margin) of the account at the oracle price.
-    """
-    health: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False)
-    return health.im, health.mm
-
-
-@external
-@view
-def is_liquidatable(owner: address, segment: uint256) -> bool:
-    """
-    @notice Whether the account holds positions and its equity is below maintenance margin.
-    """
-    account: uint256 = self._accounts[owner][segment]
-    if account >> 128 == 0:
-        return False
-    health: AccountHealth = self._health(owner, segment, account, max_value(uint256), 0, False)
-    return health.equity < convert(health.mm, int256)
-
-
-@external
-@view
-def account_health(owner: address, segment: uint256) -> AccountHealth:
+def account_health(owner: address, segment: uint256) -> IMarginVault.AccountHealth:
     """
     @notice Collateral, equity, IM, MM and total notional of one account.
     """
@@ -741,79 +639,47 @@ def account_health(owner: address, segment: uint256) -> AccountHealth:
 
 @external
 @view
-def health_of(owners: DynArray[address, MAX_BATCH], segment: uint256) -> DynArray[AccountHealth, MAX_BATCH]:
+def market_config(market: uint256) -> uint256:
     """
-    @notice Collateral, equity, IM and MM of many accounts of one segment in one call,
-            for keepers scanning for liquidations.
+    @notice The packed config word of a listed market (layout in packing.vy; VaultLens.market
+            unpacks it).
+    @param market The market id.
+    @return uint256 The config word.
     """
-    result: DynArray[AccountHealth, MAX_BATCH] = []
-    for owner: address in owners:
-        result.append(self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False))
-    return result
+    return self._config(market)
 
 
 @external
 @view
-def market(market_id: uint256) -> MarketParams:
+def market_state(market: uint256) -> uint256:
     """
-    @notice The parameters of a market.
+    @notice The packed state word of a market: open interest, accrued fees and penalties.
+    @param market The market id.
+    @return uint256 The state word.
     """
-    return self._unpack_config(self._config(market_id))
+    return self._market_state[market]
 
 
 @external
 @view
-def segment_markets(segment: uint256) -> DynArray[uint256, MAX_MARKETS_PER_SEGMENT]:
+def segment_listing(segment: uint256) -> uint256:
     """
-    @notice The market ids of a segment, in listing order.
-    """
-    listed: uint256 = self._segment_markets[segment]
-    result: DynArray[uint256, MAX_MARKETS_PER_SEGMENT] = []
-    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
-        if i >= listed & MASK_8:
-            break
-        result.append((listed >> (8 + 8 * i)) & MASK_8)
-    return result
-
-
-@external
-@view
-def open_interest(market_id: uint256) -> uint256:
-    """
-    @notice Total long (= total short) base size of a market.
-    """
-    return self._market_state[market_id] & MASK_96
-
-
-@external
-@view
-def accrued_fees(market_id: uint256) -> uint256:
-    """
-    @notice Fees accrued by a market and not yet swept (quote units).
-    """
-    return (self._market_state[market_id] >> 96) & MASK_80
-
-
-@external
-@view
-def accrued_penalties(market_id: uint256) -> uint256:
-    """
-    @notice Liquidation penalties accrued by a market for its segment's pool (quote units).
-    """
-    return self._market_state[market_id] >> 176
-
-
-@external
-@view
-def segment_cash(segment: uint256) -> (uint256, uint256):
-    """
-    @notice (quote tokens held for `segment`, timestamp until which its withdrawals are gated).
+    @notice The packed list of a segment's markets: count, then 8-bit ids in listing order.
     @param segment The segment.
-    @return uint256 The segment's cash (quote units).
-    @return uint256 Withdrawals revert before this timestamp (0: never gated).
+    @return uint256 The listing word.
     """
-    state: uint256 = self._segment_state[segment]
-    return state & MASK_192, state >> 192
+    return self._segment_markets[segment]
+
+
+@external
+@view
+def segment_state(segment: uint256) -> uint256:
+    """
+    @notice The packed state word of a segment: cash, withdrawals gated until.
+    @param segment The segment.
+    @return uint256 The state word.
+    """
+    return self._segment_state[segment]
 
 
 @external
@@ -822,7 +688,7 @@ def notional_scale() -> uint256:
     """
     @notice notional (quote units) = size * price // notional_scale().
     """
-    return NOTIONAL_SCALE
+    return _NOTIONAL_SCALE
 
 
 # ---------------------------------------------------------------- internal: trading
@@ -836,8 +702,8 @@ def _trade(owner: address, segment: uint256, market: uint256, delta: int256, cos
          itself neither creates nor destroys quote units.
     """
     packed: uint256 = self._positions[owner][market]
-    size: int256 = self._lo(packed)
-    entry: int256 = self._hi(packed)
+    size: int256 = packing._lo(packed)
+    entry: int256 = packing._hi(packed)
     realized: int256 = 0
     if size == 0 or (size > 0) == (delta > 0):
         entry += cost
@@ -846,22 +712,22 @@ def _trade(owner: address, segment: uint256, market: uint256, delta: int256, cos
         released: int256 = entry
         closing_value: int256 = cost
         if closing < abs(size):
-            released = self._ceil_div(entry * closing, abs(size))
+            released = packing._ceil_div(entry * closing, abs(size))
         if closing < abs(delta):
-            closing_value = self._ceil_div(cost * closing, abs(delta))
+            closing_value = packing._ceil_div(cost * closing, abs(delta))
         realized = -closing_value - released
         entry = entry - released + (cost - closing_value)
     new_size: int256 = size + delta
-    self._positions[owner][market] = self._pack(new_size, entry)
+    self._positions[owner][market] = packing._pack(new_size, entry)
 
     account: uint256 = self._accounts[owner][segment]
-    collateral: int256 = self._lo(account) + realized - convert(fee, int256)
+    collateral: int256 = packing._lo(account) + realized - convert(fee, int256)
     mask: uint256 = account >> 128
     if new_size == 0:
         mask &= ~(1 << market)
     else:
         mask |= 1 << market
-    self._accounts[owner][segment] = self._pack_account(collateral, mask)
+    self._accounts[owner][segment] = packing._pack_account(collateral, mask)
     return TradeResult(old_size=size, new_size=new_size, realized=realized, fee=fee)
 
 
@@ -873,14 +739,13 @@ def _update_market_state(
     long_delta: int256 = (
         max(maker.new_size, 0) - max(maker.old_size, 0) + max(taker.new_size, 0) - max(taker.old_size, 0)
     )
-    open_interest: uint256 = convert(convert(state & MASK_96, int256) + long_delta, uint256)
+    open_interest: uint256 = convert(convert(state & constants.MASK_96, int256) + long_delta, uint256)
     if long_delta > 0:
-        assert open_interest <= (config >> 192) * WAD, "vault: open interest cap"
-    accrued: uint256 = ((state >> 96) & MASK_80) + fees
-    penalties: uint256 = (state >> 176) + penalty
+        self._check_open_interest(open_interest <= (config >> packing.CONFIG_MAX_OI) * constants.WAD)
+    accrued: uint256 = ((state >> packing.STATE_FEES) & constants.MASK_80) + fees
+    penalties: uint256 = (state >> packing.STATE_PENALTIES) + penalty
     # overflow reverts (never wraps); sweep_fees is permissionless and empties both
-    assert accrued <= MASK_80 and penalties <= MASK_80 and open_interest <= MASK_96, "vault: market state overflow"
-    self._market_state[market] = open_interest | (accrued << 96) | (penalties << 176)
+    self._market_state[market] = packing._pack_market_state(open_interest, accrued, penalties)
 
 
 @internal
@@ -900,22 +765,22 @@ def _check_after_trade(
          (Mango 2022), unrealized loss always counts. Otherwise accept only a pure reduction
          (no increase, no flip) that keeps equity >= 0 and does not lower equity / MM.
     """
-    after: AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark, False)
+    after: IMarginVault.AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark, False)
     if min(after.collateral, after.equity) >= convert(after.im, int256):
         return
     ok: bool = self._reduces(result, delta) and after.equity >= 0
     # Equity and MM before the trade, derived from the after-state without re-reading storage.
-    old_value: int256 = self._floor_div(result.old_size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
-    new_value: int256 = self._floor_div(result.new_size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
+    old_value: int256 = packing._floor_div(result.old_size * convert(mark, int256), convert(_NOTIONAL_SCALE, int256))
+    new_value: int256 = packing._floor_div(result.new_size * convert(mark, int256), convert(_NOTIONAL_SCALE, int256))
     # equity change of the trade = realized - fee + change of this market's unrealized PnL,
     # where unrealized = cost - entry and entry changed by (cost paid - released cost).
     equity_change: int256 = new_value - old_value - cost
     equity_before: int256 = after.equity - equity_change + convert(result.fee, int256)
-    mm_ratio: uint256 = (config >> 80) & MASK_64
+    mm_ratio: uint256 = (config >> packing.CONFIG_MM) & constants.MASK_64
     mm_before: uint256 = (
         after.mm
-        + self._mul_up(self._notional_up(abs(result.old_size), mark), mm_ratio)
-        - self._mul_up(self._notional_up(abs(result.new_size), mark), mm_ratio)
+        + packing._mul_up(self._notional_up(abs(result.old_size), mark), mm_ratio)
+        - packing._mul_up(self._notional_up(abs(result.new_size), mark), mm_ratio)
     )
     # one revert site for the three reasons (each site costs ~100 B of code)
     assert ok and after.equity * convert(mm_before, int256) >= equity_before * convert(after.mm, int256), (
@@ -927,7 +792,7 @@ def _check_after_trade(
 
 @internal
 @pure
-def _free_margin(health: AccountHealth) -> int256:
+def _free_margin(health: IMarginVault.AccountHealth) -> int256:
     # Perp v2's free collateral: unrealized profit backs nothing new, unrealized loss counts
     return min(health.collateral, health.equity) - convert(health.im, int256)
 
@@ -936,7 +801,7 @@ def _free_margin(health: AccountHealth) -> int256:
 @view
 def _health(
     owner: address, segment: uint256, account: uint256, known_market: uint256, known_price: uint256, strict: bool
-) -> AccountHealth:
+) -> IMarginVault.AccountHealth:
     """
     @dev Mark every open position of (owner, segment). `known_price` is reused for
          `known_market` so that a fill reads each oracle once. A market without a fresh price
@@ -944,8 +809,8 @@ def _health(
          bound, see OracleAdapter.price_range) so that one bad feed never freezes the
          liquidation of the account's other markets; `strict` (withdrawals) refuses it instead.
     """
-    health: AccountHealth = AccountHealth(
-        collateral=self._lo(account), equity=self._lo(account), im=0, mm=0, notional=0
+    health: IMarginVault.AccountHealth = IMarginVault.AccountHealth(
+        collateral=packing._lo(account), equity=packing._lo(account), im=0, mm=0, notional=0
     )
     mask: uint256 = account >> 128
     if mask == 0:
@@ -954,10 +819,10 @@ def _health(
         # the common case: only the traded market is open, so no segment scan is needed
         return self._add_position(health, owner, known_market, known_price, known_price)
     listed: uint256 = self._segment_markets[segment]
-    for i: uint256 in range(MAX_MARKETS_PER_SEGMENT):
-        if i >= listed & MASK_8:
+    for i: uint256 in range(packing.MAX_MARKETS_PER_SEGMENT):
+        if i >= listed & constants.MASK_8:
             break
-        market: uint256 = (listed >> (8 + 8 * i)) & MASK_8
+        market: uint256 = (listed >> (8 + 8 * i)) & constants.MASK_8
         if (mask >> market) & 1 == 0:
             continue
         low: uint256 = known_price
@@ -974,22 +839,22 @@ def _health(
 
 @internal
 @view
-def _add_position(health: AccountHealth, owner: address, market: uint256, low: uint256, high: uint256) -> AccountHealth:
+def _add_position(health: IMarginVault.AccountHealth, owner: address, market: uint256, low: uint256, high: uint256) -> IMarginVault.AccountHealth:
     packed: uint256 = self._positions[owner][market]
-    size: int256 = self._lo(packed)
+    size: int256 = packing._lo(packed)
     # a long is marked at the low end of the price range, a short at the high end
     mark: uint256 = high
     if size > 0:
         mark = low
     notional: uint256 = self._notional_up(abs(size), mark)
     config: uint256 = self._market_config[market]
-    return AccountHealth(
+    return IMarginVault.AccountHealth(
         collateral=health.collateral,
         equity=health.equity
-        + self._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256))
-        - self._hi(packed),
-        im=health.im + self._mul_up(notional, (config >> 16) & MASK_64),
-        mm=health.mm + self._mul_up(notional, (config >> 80) & MASK_64),
+        + packing._floor_div(size * convert(mark, int256), convert(_NOTIONAL_SCALE, int256))
+        - packing._hi(packed),
+        im=health.im + packing._mul_up(notional, (config >> packing.CONFIG_IM) & constants.MASK_64),
+        mm=health.mm + packing._mul_up(notional, (config >> packing.CONFIG_MM) & constants.MASK_64),
         notional=health.notional + notional,
     )
 
@@ -997,52 +862,11 @@ def _add_position(health: AccountHealth, owner: address, market: uint256, low: u
 # ---------------------------------------------------------------- internal: config
 
 @internal
-def _set_params(market: uint256, segment: uint256, params: MarketParams):
-    assert params.mm_ratio > 0 and params.mm_ratio < params.im_ratio and params.im_ratio <= WAD, "vault: bad margin ratios"
-    assert params.taker_fee_bps <= MAX_FEE_BPS and params.maker_fee_bps <= MAX_FEE_BPS, "vault: fee too high"
-    assert params.price_band_bps > 0 and params.price_band_bps <= MAX_BAND_BPS, "vault: bad price band"
-    assert params.max_open_interest > 0 and params.max_open_interest <= MASK_64, "vault: bad open interest cap"
-    self._market_config[market] = (
-        segment
-        | (1 << 8)
-        | (params.im_ratio << 16)
-        | (params.mm_ratio << 80)
-        | (params.taker_fee_bps << 144)
-        | (params.maker_fee_bps << 160)
-        | (params.price_band_bps << 176)
-        | (params.max_open_interest << 192)
-    )
-    log MarketParamsSet(
-        market=market,
-        im_ratio=params.im_ratio,
-        mm_ratio=params.mm_ratio,
-        taker_fee_bps=params.taker_fee_bps,
-        maker_fee_bps=params.maker_fee_bps,
-        price_band_bps=params.price_band_bps,
-        max_open_interest=params.max_open_interest,
-    )
-
-
-@internal
 @view
 def _config(market: uint256) -> uint256:
     config: uint256 = self._market_config[market]
-    assert (config >> 8) & 1 == 1, "vault: unknown market"
+    assert packing._is_listed(config), "vault: unknown market"
     return config
-
-
-@internal
-@pure
-def _unpack_config(config: uint256) -> MarketParams:
-    return MarketParams(
-        segment=config & MASK_8,
-        im_ratio=(config >> 16) & MASK_64,
-        mm_ratio=(config >> 80) & MASK_64,
-        taker_fee_bps=(config >> 144) & MASK_16,
-        maker_fee_bps=(config >> 160) & MASK_16,
-        price_band_bps=(config >> 176) & MASK_16,
-        max_open_interest=config >> 192,
-    )
 
 
 # ---------------------------------------------------------------- internal: orders
@@ -1082,8 +906,35 @@ def _reduces(result: TradeResult, delta: int256) -> bool:
 
 
 @internal
+@pure
+def _check_transfer(ok: bool):
+    assert ok, "vault: transfer failed"
+
+
+@internal
+@pure
+def _check_distinct(maker: address, taker: address):
+    assert maker != taker, "vault: self-match"
+
+
+@internal
+@pure
+def _check_open_interest(ok: bool):
+    assert ok, "vault: open interest cap"
+
+
+@internal
+@view
+def _live_fill(digest: bytes32) -> uint256:
+    # the base size already filled of a live (not cancelled) order
+    done: uint256 = self.filled[digest]
+    assert done != _CANCELLED, "vault: order cancelled"
+    return done
+
+
+@internal
 def _send(receiver: address, amount: uint256):
-    assert extcall quote.transfer(receiver, amount, default_return_value=True), "vault: transfer failed"
+    self._check_transfer(extcall quote.transfer(receiver, amount, default_return_value=True))
 
 
 # ---------------------------------------------------------------- internal: segments
@@ -1095,9 +946,16 @@ def _check_segment(segment: uint256):
 
 
 @internal
+def _take_cash(segment: uint256, state: uint256, amount: uint256):
+    # the segment's own tokens only: a loss elsewhere can never be paid with them
+    assert amount <= state & constants.MASK_192, "vault: segment insolvent"
+    self._segment_state[segment] = state - amount
+
+
+@internal
 def _add_cash(segment: uint256, amount: uint256):
     state: uint256 = self._segment_state[segment]
-    assert (state & MASK_192) + amount <= MASK_192, "vault: segment cash overflow"
+    assert (state & constants.MASK_192) + amount <= constants.MASK_192, "vault: segment cash overflow"
     self._segment_state[segment] = state + amount
 
 
@@ -1106,63 +964,4 @@ def _add_cash(segment: uint256, amount: uint256):
 @internal
 @view
 def _notional_up(size: int256, mark: uint256) -> uint256:
-    return (convert(size, uint256) * mark + NOTIONAL_SCALE - 1) // NOTIONAL_SCALE
-
-
-@internal
-@pure
-def _mul_up(amount: uint256, ratio: uint256) -> uint256:
-    return (amount * ratio + WAD - 1) // WAD
-
-
-@internal
-@pure
-def _ceil_div(numerator: int256, denominator: int256) -> int256:
-    # denominator > 0; Vyper's signed // truncates toward zero, which is ceil for negatives
-    if numerator <= 0:
-        return numerator // denominator
-    return (numerator + denominator - 1) // denominator
-
-
-@internal
-@pure
-def _floor_div(numerator: int256, denominator: int256) -> int256:
-    # denominator > 0
-    if numerator >= 0:
-        return numerator // denominator
-    return -((-numerator + denominator - 1) // denominator)
-
-
-@internal
-@pure
-def _lo(word: uint256) -> int256:
-    return convert(convert(word << 128, bytes32), int256) >> 128
-
-
-@internal
-@pure
-def _hi(word: uint256) -> int256:
-    return convert(convert(word, bytes32), int256) >> 128
-
-
-@internal
-@pure
-def _pack(lo: int256, hi: int256) -> uint256:
-    low: int128 = convert(lo, int128)
-    high: int128 = convert(hi, int128)
-    return (convert(convert(convert(high, int256), bytes32), uint256) << 128) | (
-        convert(convert(convert(low, int256), bytes32), uint256) & MASK_128
-    )
-
-
-@internal
-@pure
-def _pack_account(collateral: int256, mask: uint256) -> uint256:
-    low: int128 = convert(collateral, int128)
-    return (mask << 128) | (convert(convert(convert(low, int256), bytes32), uint256) & MASK_128)
-
-
-@internal
-@pure
-def _with_collateral(account: uint256, collateral: int256) -> uint256:
-    return self._pack_account(collateral, account >> 128)
+    return (convert(size, uint256) * mark + _NOTIONAL_SCALE - 1) // _NOTIONAL_SCALE

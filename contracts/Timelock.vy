@@ -1,7 +1,7 @@
 # pragma version ~=0.4.3
 """
 @title Timelock
-@notice Backstop's governance delay (DESIGN.md invariant 10): once `deploy_system` hands
+@notice Backstop's governance delay (docs/design.md invariant 10): once `deploy_system` hands
         over, every admin and risk-parameter role of the vault, engine, oracle adapter and
         pools belongs to this contract, so a parameter change is proposed, waits at least
         `get_minimum_delay` seconds in public view, and only then executes. The guardian

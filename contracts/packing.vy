@@ -17,6 +17,8 @@
 
 import constants
 
+from interfaces import IMarginVault
+
 
 # ---------------------------------------------------------------- constants
 
@@ -39,18 +41,6 @@ SEGMENT_GATE: constant(uint256) = 192
 # segment markets: 8-bit ids after the 8-bit count
 MARKET_IDS: constant(uint256) = 8
 MAX_MARKETS_PER_SEGMENT: constant(uint256) = 16
-
-
-# ---------------------------------------------------------------- types
-
-struct MarketParams:
-    segment: uint256
-    im_ratio: uint256
-    mm_ratio: uint256
-    taker_fee_bps: uint256
-    maker_fee_bps: uint256
-    price_band_bps: uint256
-    max_open_interest: uint256
 
 
 # ---------------------------------------------------------------- signed halves
@@ -109,7 +99,7 @@ def _with_collateral(account: uint256, collateral: int256) -> uint256:
 
 @internal
 @pure
-def _pack_config(params: MarketParams) -> uint256:
+def _pack_config(params: IMarginVault.MarketParams) -> uint256:
     """
     @dev A listed market's config word. The caller has validated the ranges; a field that
          does not fit its width would corrupt its neighbour, so widths are asserted here too.
@@ -135,11 +125,11 @@ def _pack_config(params: MarketParams) -> uint256:
 
 @internal
 @pure
-def _unpack_config(config: uint256) -> MarketParams:
+def _unpack_config(config: uint256) -> IMarginVault.MarketParams:
     """
     @dev The fields of a config word (the listed flag is not a field).
     """
-    return MarketParams(
+    return IMarginVault.MarketParams(
         segment=config & constants.MASK_8,
         im_ratio=(config >> CONFIG_IM) & constants.MASK_64,
         mm_ratio=(config >> CONFIG_MM) & constants.MASK_64,
@@ -168,7 +158,7 @@ def _pack_market_state(open_interest: uint256, fees: uint256, penalties: uint256
     @dev A market state word; reverts (never wraps) when a field overflows its width.
     """
     assert open_interest <= constants.MASK_96 and fees <= constants.MASK_80 and penalties <= constants.MASK_80, (
-        "vault: market state overflow"
+        "packing: market state overflow"
     )
     return open_interest | (fees << STATE_FEES) | (penalties << STATE_PENALTIES)
 

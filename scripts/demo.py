@@ -136,7 +136,7 @@ def move_price(d: Demo, price: int = MOVED_PRICE) -> None:
     set_price(d.system, "ETH-PERP", price, d.deployer)
     display.note(f"oracle.price(ETH-PERP) = {display.fmt_wad(d.system.oracle.price(d.eth.id), 2)}")
     d.show_accounts(f"Marked at {from_wad(price):,}")
-    healths = d.system.vault.health_of([d.maker, d.trader], d.segment)
+    healths = d.system.lens.health_of([d.maker, d.trader], d.segment)
     pnl = {account: int(h.equity) - int(h.collateral) for account, h in zip((d.maker, d.trader), healths)}
     d.winner = max(pnl, key=pnl.get)
     d.loser = min(pnl, key=pnl.get)
@@ -169,7 +169,7 @@ def withdraw_winner(d: Demo) -> None:
 
 def sweep_fees(d: Demo) -> None:
     segment = d.segment
-    accrued = sum(int(d.system.vault.accrued_fees(m.id)) for m in d.system.markets.values() if m.segment == segment)
+    accrued = sum(int(d.system.lens.accrued_fees(m.id)) for m in d.system.markets.values() if m.segment == segment)
     display.step(f"Anyone sweeps the segment's accrued fees ({d.fmt(accrued)} USDC): half to the "
                  "majors pool as income vesting over a day, half to the treasury")
     holders = {"treasury": d.treasury, "majors pool": d.pool, "vault": d.system.vault}
@@ -266,12 +266,13 @@ def check_conservation(d: Demo) -> None:
     fees and penalties, minus the cost basis of open positions (zero-sum PnL)."""
     display.step("Conservation: every quote unit is accounted for, to the wei")
     vault = d.system.vault
+    lens = d.system.lens
     held = int(d.system.token.balanceOf(vault))
     owners = list(d.traders().values())
     collateral = sum(int(vault.collateral(a, s)) for a in owners for s in d.system.segments.values())
     entries = sum(int(vault.position(a, m.id)[1]) for a in owners for m in d.system.markets.values())
-    fees = sum(int(vault.accrued_fees(m.id)) for m in d.system.markets.values())
-    penalties = sum(int(vault.accrued_penalties(m.id)) for m in d.system.markets.values())
+    fees = sum(int(lens.accrued_fees(m.id)) for m in d.system.markets.values())
+    penalties = sum(int(lens.accrued_penalties(m.id)) for m in d.system.markets.values())
     owed = collateral + fees + penalties - entries
     if held != owed:
         raise SystemExit(f"conservation broken: vault holds {held}, owes {owed}")

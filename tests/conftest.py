@@ -100,6 +100,16 @@ def vault(system):
 
 
 @pytest.fixture(scope="session")
+def lens(system):
+    return system.lens
+
+
+@pytest.fixture(scope="session")
+def configurator(system):
+    return system.configurator
+
+
+@pytest.fixture(scope="session")
 def engine(system):
     return system.engine
 

@@ -75,5 +75,5 @@ class Snapshot:
 
 
 def snapshot(system: System, owner, segment: int) -> Snapshot:
-    (health,) = system.vault.health_of([owner], segment)
+    (health,) = system.lens.health_of([owner], segment)
     return Snapshot(*health)

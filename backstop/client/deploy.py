@@ -30,6 +30,8 @@ class Market:
 class System:
     token: ContractInstance
     vault: ContractInstance
+    lens: ContractInstance  # VaultLens: the views keepers, scripts and the demo read
+    configurator: ContractInstance  # holds the vault's RISK_ADMIN_ROLE: listings and market parameters
     oracle: ContractInstance
     engine: ContractInstance
     pools: dict[str, ContractInstance]  # segment label -> InsurancePool
@@ -60,6 +62,8 @@ class System:
             "chain_id": chain.chain_id,
             "token": self.token.address,
             "vault": self.vault.address,
+            "lens": self.lens.address,
+            "configurator": self.configurator.address,
             "oracle": self.oracle.address,
             "engine": self.engine.address,
             "backstop": self.backstop.address,
@@ -100,6 +104,8 @@ def load_system(path: str | Path) -> System:
     return System(
         token=project.MockERC20.at(raw["token"]) if is_local_network() else _erc20_at(raw["token"]),
         vault=project.MarginVault.at(raw["vault"]),
+        lens=project.VaultLens.at(raw["lens"]),
+        configurator=project.Configurator.at(raw["configurator"]),
         oracle=project.OracleAdapter.at(raw["oracle"]),
         engine=project.LiquidationEngine.at(raw["engine"]),
         pools={label: project.InsurancePool.at(a) for label, a in raw["pools"].items()},
@@ -136,10 +142,13 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
 
     oracle = project.OracleAdapter.deploy(sender=deployer)
     vault = project.MarginVault.deploy(token.address, oracle.address, treasury, sender=deployer)
+    lens = project.VaultLens.deploy(vault.address, sender=deployer)
+    configurator = project.Configurator.deploy(vault.address, sender=deployer)
+    vault.grantRole(vault.RISK_ADMIN_ROLE(), configurator.address, sender=deployer)
 
     segments = {label: i for i, label in enumerate(config.segments)}
     for label in config.segments:
-        vault.add_segment(label, sender=deployer)
+        configurator.add_segment(label, sender=deployer)
 
     markets: dict[str, Market] = {}
     for market_id, spec in enumerate(config.markets):
@@ -149,7 +158,7 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
             market_id, feed_address, spec.heartbeat, wad(spec.min_price), wad(spec.max_price), sender=deployer
         )
         segment_id = segments[spec.segment]
-        vault.add_market(spec.label, segment_id, spec.params(segment_id), sender=deployer)
+        configurator.add_market(spec.label, segment_id, spec.params(segment_id), sender=deployer)
         markets[spec.label] = Market(id=market_id, label=spec.label, segment=segment_id, spec=spec, feed=feed)
 
     engine = project.LiquidationEngine.deploy(
@@ -158,12 +167,13 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
     vault.grantRole(vault.ENGINE_ROLE(), engine.address, sender=deployer)
 
     partial = System(
-        token=token, vault=vault, oracle=oracle, engine=engine, pools={}, backstop=None, timelock=None,
+        token=token, vault=vault, lens=lens, configurator=configurator, oracle=oracle, engine=engine, pools={},
+        backstop=None, timelock=None,
         segments=segments, markets=markets, treasury=treasury, local=local,
     )
     pools, backstop = deploy_pools(partial, deployer, config.pools)
     for label, pool in pools.items():
-        vault.set_segment_pool(segments[label], pool.address, sender=deployer)
+        configurator.set_segment_pool(segments[label], pool.address, sender=deployer)
 
     governance = config.governance
     timelock = project.Timelock.deploy(
@@ -180,6 +190,8 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
     system = System(
         token=token,
         vault=vault,
+        lens=lens,
+        configurator=configurator,
         oracle=oracle,
         engine=engine,
         pools=pools,

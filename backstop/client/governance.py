@@ -28,6 +28,7 @@ def governed_by_label(system: System) -> dict[str, ContractInstance]:
     """{label: contract} of every contract whose roles the timelock takes over."""
     return {
         "vault": system.vault,
+        "configurator": system.configurator,
         "engine": system.engine,
         "oracle": system.oracle,
         **{f"pool[{label}]": pool for label, pool in system.pools.items()},
@@ -79,7 +80,10 @@ def hand_over_to_timelock(system: System, deployer: AccountAPI, guardian: str | 
         admin_roles = _roles(contract, ADMIN_ROLES)
         guardian_roles = _roles(contract, (GUARDIAN_ROLE,))
         for role in admin_roles:
-            contract.grantRole(role, timelock, sender=deployer)
+            # only what the deployer holds: the vault's RISK_ADMIN_ROLE stays with the
+            # Configurator alone (its raw setters skip the validation the Configurator does)
+            if contract.hasRole(role, deployer.address):
+                contract.grantRole(role, timelock, sender=deployer)
         for role in guardian_roles:
             if guardian != deployer.address:
                 contract.grantRole(role, guardian, sender=deployer)

@@ -4,7 +4,7 @@
 segment of `system`, then wires the roles:
   - each pool: INCOME_ROLE and COVER_ROLE -> system.vault (granted by the constructor);
   - backstop: INCOME_ROLE -> each pool, and set_segment_pool(segment, pool).
-The vault side (vault.set_segment_pool) is the caller's business (deploy_system).
+The vault side (configurator.set_segment_pool) is the caller's business (deploy_system).
 """
 
 from __future__ import annotations

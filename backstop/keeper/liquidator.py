@@ -55,11 +55,11 @@ class AccountStatus:
 
 
 def health(system: System, owners: Sequence[Any], segment: int) -> list[AccountStatus]:
-    """Health of every owner's account in `segment`, in one `vault.health_of` call."""
+    """Health of every owner's account in `segment`, in one `lens.health_of` call."""
     addresses = [_address(o) for o in owners]
     if not addresses:
         return []
-    rows = system.vault.health_of(addresses, segment)
+    rows = system.lens.health_of(addresses, segment)
     return [
         AccountStatus(a, segment, int(h.collateral), int(h.equity), int(h.im), int(h.mm), int(h.notional))
         for a, h in zip(addresses, rows)
@@ -68,7 +68,7 @@ def health(system: System, owners: Sequence[Any], segment: int) -> list[AccountS
 
 def scan(system: System, owners: Sequence[Any], segment: int) -> list[AccountStatus]:
     """The liquidatable (equity < MM, MM > 0) and bankrupt (equity < 0) accounts among
-    `owners`, lowest margin ratio first; one `vault.health_of` call."""
+    `owners`, lowest margin ratio first; one `lens.health_of` call."""
     found = [s for s in health(system, owners, segment) if s.liquidatable or s.bankrupt]
     return sorted(found, key=lambda s: (s.equity * WAD // s.mm) if s.mm else s.equity)
 
@@ -168,7 +168,8 @@ def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankru
     if bankrupt_side == 0:
         raise ValueError("bankrupt_side must be the sign of the bankrupt position")
     vault = system.vault
-    segment = int(vault.market(market_id).segment)
+    lens = system.lens
+    segment = int(lens.market(market_id).segment)
     mark = int(system.oracle.price(market_id))
     scale = int(vault.notional_scale())
     positions = []
@@ -265,8 +266,9 @@ def _settle_residual(system: System, keeper: AccountAPI, owner: str, segment: in
     """A flat account with negative collateral: retry the pool cover, then take what the pools
     cannot pay from the most profitable positions of the segment (residual ADL)."""
     engine, vault = system.engine, system.vault
+    lens = system.lens
     _send(report, Action("settle", owner), lambda: engine.settle_bad_debt(owner, segment, sender=keeper))
-    for market_id in (int(m) for m in vault.segment_markets(segment)):
+    for market_id in (int(m) for m in lens.segment_markets(segment)):
         for cand in profitable_positions(system, candidates, market_id):
             status = health(system, [owner], segment)[0]
             if status.collateral >= 0 or uncovered_loss(system, status) == 0:
@@ -294,6 +296,7 @@ def liquidate_all(
     A reverted transaction (a lost race) is recorded in the report, never raised."""
     report = Report()
     engine, vault = system.engine, system.vault
+    lens = system.lens
     pool = list(adl_pool if adl_pool is not None else owners)
     for status in scan(system, owners, segment):
         owner = status.owner
@@ -306,7 +309,7 @@ def liquidate_all(
             if not _send(report, Action("flag", owner), lambda: engine.flag(owner, segment, sender=keeper)):
                 continue
         adl_first = uncovered_loss(system, status) > 0
-        for market_id in (int(m) for m in vault.segment_markets(segment)):
+        for market_id in (int(m) for m in lens.segment_markets(segment)):
             if adl_first and int(vault.position(owner, market_id)[0]) != 0:
                 _deleverage(system, keeper, owner, market_id, others, report)
             for _ in range(MAX_CALLS_PER_POSITION):

@@ -101,7 +101,7 @@ def account_table(system, owners: Mapping[str, Any], segment: int, title: str | 
     """
     decimals = system.decimals
     names = list(owners)
-    healths = system.vault.health_of([owners[n] for n in names], segment)
+    healths = system.lens.health_of([owners[n] for n in names], segment)
     segment_name = next((label for label, i in system.segments.items() if i == segment), str(segment))
     table = Table(title=title or f"Accounts in segment '{segment_name}'", title_justify="left")
     for column in ("account", "collateral", "equity", "unrealized", "IM", "MM", "equity / MM", "positions"):

@@ -176,7 +176,7 @@ class MangoPump(Agent):
         self.deposit(a, m.segment, self.collateral)
         self.trade("open long", a, maker, m.id, self.size, self.entry)
         self.env.price(m.label, self.pump)  # the manipulation
-        equity = int(system.vault.equity(a, m.segment))
+        equity = int(system.lens.equity(a, m.segment))
         collateral = int(system.vault.collateral(a, m.segment))
         self.equity_at_pump = equity
         # 1. withdraw the paper profit (everything above realized collateral)
@@ -272,7 +272,7 @@ class WhaleSelfLiquidator(Agent):
             engine.flag(self.whale, m.segment, sender=self.liquidator)
             chain.pending_timestamp = int(engine.flagged_at(self.whale, m.segment)) + wait
         for i in range(rounds):
-            if not system.vault.is_liquidatable(self.whale, m.segment):
+            if not system.lens.is_liquidatable(self.whale, m.segment):
                 break
             size = abs(int(system.vault.position(self.whale, m.id)[0]))
             result = self.attempt(f"self-liquidate {i}", engine.liquidate, self.whale, m.id, size, sender=self.liquidator)

@@ -164,6 +164,7 @@ class Reader:
         self.markets = dict(markets if markets is not None else system.markets)
         self.market_ids = sorted(m.id for m in self.markets.values())
         self.vault = _addr(system.vault)
+        self.lens = _addr(system.lens)
         self.engine = _addr(system.engine)
         self.token = _addr(system.token)
         self.oracle = _addr(system.oracle)
@@ -185,7 +186,7 @@ class Reader:
         self.queries = []
         health_sel = selector("health_of(address[],uint256)")
         for seg in self.segments.values():
-            self._call(("health", seg), self.vault, health_sel + encode(["address[]", "uint256"], [self.actors, seg]), "health")
+            self._call(("health", seg), self.lens, health_sel + encode(["address[]", "uint256"], [self.actors, seg]), "health")
         pos_sel = selector("position(address,uint256)")
         flag_sel = selector("flagged_at(address,uint256)")
         coll_sel = selector("collateral(address,uint256)")
@@ -199,13 +200,13 @@ class Reader:
         for name in ("open_interest", "accrued_fees", "accrued_penalties"):
             s = selector(f"{name}(uint256)")
             for m in self.market_ids:
-                self._call((name, m), self.vault, s + encode(["uint256"], [m]), "u")
+                self._call((name, m), self.lens, s + encode(["uint256"], [m]), "u")
         price_sel = selector("price(uint256)")
         for m in self.market_ids:
             self._call(("price", m), self.oracle, price_sel + encode(["uint256"], [m]), "u?")
         cash_sel = selector("segment_cash(uint256)")
         for seg in self.segments.values():
-            self._call(("cash", seg), self.vault, cash_sel + encode(["uint256"], [seg]), "uu")
+            self._call(("cash", seg), self.lens, cash_sel + encode(["uint256"], [seg]), "uu")
         for label, p in self.pools.items():
             if label in self.segments:
                 # cover_reach() when the pools have it (newer pools), else max_cover()
@@ -442,7 +443,7 @@ class Tracker:
         self.fee_bps = {}
         self.market_segment = {}
         for m in reader.markets.values():
-            params = reader.system.vault.market(m.id)
+            params = reader.system.lens.market(m.id)
             self.fee_bps[m.id] = (int(params.maker_fee_bps), int(params.taker_fee_bps))
             self.market_segment[m.id] = m.segment
         self.checks = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ape import chain
+from ape import chain, project
 
 from backstop.core.units import quote
 
@@ -30,7 +30,7 @@ class Books:
             for o in self.owners:
                 claims += int(v.collateral(o, segment))
         for m in s.markets.values():
-            claims += int(v.accrued_fees(m.id)) + int(v.accrued_penalties(m.id))
+            claims += int(s.lens.accrued_fees(m.id)) + int(s.lens.accrued_penalties(m.id))
             for o in self.owners:
                 claims -= int(v.position(o, m.id)[1])
         return claims
@@ -49,7 +49,7 @@ class Books:
         for m in s.markets.values():
             sizes = [int(s.vault.position(o, m.id)[0]) for o in self.owners]
             assert sum(sizes) == 0, (m.label, sizes)
-            assert int(s.vault.open_interest(m.id)) == sum(x for x in sizes if x > 0)
+            assert int(s.lens.open_interest(m.id)) == sum(x for x in sizes if x > 0)
         # the pools, the backstop and the engine never hold a margin account or a position
         self.no_inherited_positions()
 
@@ -78,3 +78,29 @@ def events(receipt, event_type) -> list:
 
 def q(system, x) -> int:
     return quote(x, system.decimals)
+
+
+MAX_UINT256 = 2**256 - 1
+
+
+def deploy_hostile_market(deployer, treasury):
+    """A vault, configurator and one segment's pool (behind a backstop) whose quote token is a
+    ReentrantToken, which calls back from inside its own transfers. The pool is redeemable at
+    once (the reentrancy lock is what must stop a callback, not a cooldown).
+    Returns (token, vault, pool, backstop)."""
+    token = project.ReentrantToken.deploy(6, sender=deployer)
+    oracle = project.OracleAdapter.deploy(sender=deployer)
+    vault = project.MarginVault.deploy(token, oracle, treasury, sender=deployer)
+    configurator = project.Configurator.deploy(vault, sender=deployer)
+    vault.grantRole(vault.RISK_ADMIN_ROLE(), configurator, sender=deployer)
+    configurator.add_segment("majors", sender=deployer)
+    backstop = project.BackstopPool.deploy(token, "Backstop LP", "bLP", MAX_UINT256, sender=deployer)
+    pool = project.InsurancePool.deploy(
+        token, "Hostile LP", "hLP", 0, vault, backstop, MAX_UINT256, 0, sender=deployer
+    )
+    backstop.grantRole(backstop.INCOME_ROLE(), pool, sender=deployer)
+    backstop.set_segment_pool(0, pool, sender=deployer)
+    configurator.set_segment_pool(0, pool, sender=deployer)
+    pool.set_redeem_delays(0, 3600, sender=deployer)
+    return token, vault, pool, backstop
+

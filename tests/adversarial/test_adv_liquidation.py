@@ -22,7 +22,7 @@ def liquidate_all(system, owner, market, keeper, rounds=12):
     receipts = []
     segment = market.segment
     for _ in range(rounds):
-        if not system.vault.is_liquidatable(owner, segment):
+        if not system.lens.is_liquidatable(owner, segment):
             break
         size = abs(int(system.vault.position(owner, market.id)[0]))
         receipts.append(system.engine.liquidate(owner, market.id, size, sender=keeper))
@@ -46,7 +46,7 @@ def test_yfi_gap_pool_pays_exactly_the_deficit_winner_paid_in_full(env, system, 
     agent.begin()
     agent.play()
     assert agent.reasons()["withdraw after gap"] == "vault: below initial margin"
-    assert int(system.vault.equity(attacker, majors)) == -usd(2_015)
+    assert int(system.lens.equity(attacker, majors)) == -usd(2_015)
 
     receipt = system.engine.liquidate(attacker, eth.id, wad(10), sender=keeper)
     (liq,) = events(receipt, system.engine.Liquidated)
@@ -295,7 +295,7 @@ def test_front_running_keeper_partial_second_takes_the_remainder(env, system, at
     first = system.engine.liquidate(attacker, eth.id, wad(10), sender=attacker2)
     (ev1,) = events(first, system.engine.Liquidated)
     assert not ev1.full_close and ev1.size == wad("2.5")
-    if system.vault.is_liquidatable(attacker, majors):
+    if system.lens.is_liquidatable(attacker, majors):
         second = system.engine.liquidate(attacker, eth.id, wad(10), sender=keeper)
         (ev2,) = events(second, system.engine.Liquidated)
         assert 0 < ev2.size <= wad("7.5")

@@ -145,11 +145,11 @@ def test_stale_oracle_liquidation_waits_for_fresh_price(env, system, attacker, m
     fund(system, attacker, majors, usd(4_000))
     trade(system, attacker, maker, eth.id, wad(10), wad(3000))
     env.price("ETH-PERP", wad(2700))
-    assert system.vault.is_liquidatable(attacker, majors)
+    assert system.lens.is_liquidatable(attacker, majors)
     _go_stale()
     with ape.reverts("oracle: stale price"):
         system.engine.liquidate(attacker, eth.id, wad(10), sender=keeper)
-    assert system.vault.is_liquidatable(attacker, majors)  # valued against it, not frozen
+    assert system.lens.is_liquidatable(attacker, majors)  # valued against it, not frozen
     env.price("ETH-PERP", wad(2700))
     receipt = system.engine.liquidate(attacker, eth.id, wad(10), sender=keeper)
     assert events(receipt, system.engine.Liquidated)

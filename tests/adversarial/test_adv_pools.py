@@ -8,7 +8,7 @@ from backstop.client.actors import fund, trade
 from backstop.sim.agents import CrossSegmentDrainer, DeficitDodger, JitLp
 from backstop.core.units import WAD, wad
 
-from adv_helpers import events, pool_state
+from adv_helpers import deploy_hostile_market, events, pool_state
 
 
 
@@ -28,7 +28,7 @@ def test_jit_lp_cannot_capture_a_fee_sweep(env, system, attacker, lp, maker, tra
     the cooldown), and the honest LP, who held while it was earned, gets all of it."""
     pool = system.pools["majors"]
     _heavy_trading(system, maker, trader, eth)
-    fees = sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values())
+    fees = sum(int(system.lens.accrued_fees(m.id)) for m in system.markets.values())
     assert fees == usd(3_600)
     aps0 = int(pool.assets_per_share())
     income = fees // 2 - fees // 2 // 10  # pool share 50%, 10% of it forwarded to the backstop
@@ -39,7 +39,7 @@ def test_jit_lp_cannot_capture_a_fee_sweep(env, system, attacker, lp, maker, tra
     agent.play()
     assert agent.outcome("sweep fees").ok
     # the deposit swept before pricing: the attacker's own sweep found nothing left
-    assert sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values()) == 0
+    assert sum(int(system.lens.accrued_fees(m.id)) for m in system.markets.values()) == 0
     assert int(pool.pending_income()) == 0
     assert int(pool.managed_assets()) == usd(50_000) + usd(1_000_000) + income
     assert 0 < int(pool.unvested_income()) <= income
@@ -70,7 +70,7 @@ def test_previews_price_in_the_pending_sweep(system, seeded, attacker, maker, tr
     exact and never promises more shares / fewer assets than the call gives / takes)."""
     pool = system.pools["majors"]
     _heavy_trading(system, maker, trader, eth, rounds=1)
-    fees = sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values())
+    fees = sum(int(system.lens.accrued_fees(m.id)) for m in system.markets.values())
     assert fees == usd(900)  # 2 fills of 900,000 at 5 bps
     pending = int(pool.pending_income())
     assert pending == fees // 2 - fees // 2 // 10  # the pool's 50%, minus the backstop's 10% of it
@@ -108,7 +108,7 @@ def test_lp_cannot_run_from_a_visible_deficit(env, system, attacker, attacker2, 
     fund(system, other, majors, usd(4_000))
     trade(system, maker, other, eth.id, wad(10), wad(3000))
     env.price("ETH-PERP", wad(3600))
-    assert int(system.vault.equity(other, majors)) == -usd(2_015)  # visible
+    assert int(system.lens.equity(other, majors)) == -usd(2_015)  # visible
 
     agent = DeficitDodger(env, attacker, attacker2, segment_label="majors")
     agent.begin()
@@ -153,7 +153,7 @@ def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker,
     agent.play()
     # the majors account is isolated: it was never at risk, so it may leave (by design)
     assert agent.outcome("withdraw other segment").ok
-    assert int(system.vault.equity(attacker, alts)) == -usd(84_000)
+    assert int(system.lens.equity(attacker, alts)) == -usd(84_000)
 
     engine = system.engine
     # the pools cannot pay all of it: ADL (a liquidation would close it at mark and leave the
@@ -184,19 +184,8 @@ def test_reentrant_income_cannot_slip_into_a_deposit_or_redeem(deployer, treasur
     whole deposit reverts, so no income can land between pricing and minting; inside a
     redeem's payout (after every write) it is booked as ordinary income and the redeemer gets
     exactly the price quoted before it."""
-    from ape import project
-
     u, big = 10**6, 2**256 - 1
-    token = project.ReentrantToken.deploy(6, sender=deployer)
-    oracle = project.OracleAdapter.deploy(sender=deployer)
-    vault = project.MarginVault.deploy(token, oracle, treasury, sender=deployer)
-    vault.add_segment("majors", sender=deployer)
-    backstop = project.BackstopPool.deploy(token, "Backstop LP", "bLP", big, sender=deployer)
-    pool = project.InsurancePool.deploy(token, "Hostile LP", "hLP", 0, vault, backstop, big, 0, sender=deployer)
-    backstop.grantRole(backstop.INCOME_ROLE(), pool, sender=deployer)
-    backstop.set_segment_pool(0, pool, sender=deployer)
-    vault.set_segment_pool(0, pool, sender=deployer)
-    pool.set_redeem_delays(0, 3600, sender=deployer)
+    token, vault, pool, backstop = deploy_hostile_market(deployer, treasury)
     pool.grantRole(pool.INCOME_ROLE(), token, sender=deployer)
     token.mint(token, 1_000 * u, sender=deployer)
     token.execute(token, token.approve.encode_input(pool.address, big), sender=attacker)

@@ -10,22 +10,15 @@ from ape import project
 
 from backstop.sim.agents import Agent, Env
 
+from adv_helpers import deploy_hostile_market
+
 U = 10**6
 MAX = 2**256 - 1
 
 
 @pytest.fixture(scope="module")
 def hostile(deployer, treasury, attacker, attacker2):
-    token = project.ReentrantToken.deploy(6, sender=deployer)
-    oracle = project.OracleAdapter.deploy(sender=deployer)
-    vault = project.MarginVault.deploy(token, oracle, treasury, sender=deployer)
-    vault.add_segment("majors", sender=deployer)
-    backstop = project.BackstopPool.deploy(token, "Backstop LP", "bLP", MAX, sender=deployer)
-    pool = project.InsurancePool.deploy(token, "Hostile LP", "hLP", 0, vault, backstop, MAX, 0, sender=deployer)
-    backstop.grantRole(backstop.INCOME_ROLE(), pool, sender=deployer)
-    backstop.set_segment_pool(0, pool, sender=deployer)
-    vault.set_segment_pool(0, pool, sender=deployer)
-    pool.set_redeem_delays(0, 3600, sender=deployer)  # redeemable at once: the lock is what stops it
+    token, vault, pool, backstop = deploy_hostile_market(deployer, treasury)
     # the attacker's contract (the token itself) holds 1,000 collateral and 1,000 of pool assets
     token.mint(token, 3_000 * U, sender=deployer)
     token.execute(token, token.approve.encode_input(vault.address, MAX), sender=attacker)

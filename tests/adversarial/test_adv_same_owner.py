@@ -27,7 +27,7 @@ def test_wash_trading_cannot_extract_the_pool(env, system, attacker, attacker2, 
     assert reasons["reduce at oracle"] is None and reasons["close at oracle"] is None
     assert all(a.ok for a in agent.attempts if a.label == "withdraw")
     # P&L: the price move is a transfer between the two own accounts; fees are the cost
-    fees = sum(int(system.vault.accrued_fees(m.id)) for m in system.markets.values())
+    fees = sum(int(system.lens.accrued_fees(m.id)) for m in system.markets.values())
     assert pnl == -fees and pnl < 0
     assert {k: pool_state(system, p) for k, p in system.pools.items()} == pools0
     assert pool_state(system, system.backstop) == backstop0

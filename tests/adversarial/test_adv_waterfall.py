@@ -25,7 +25,7 @@ def _equity(system, owner, segment) -> int:
 
 
 def _cash(system, segment) -> int:
-    return int(system.vault.segment_cash(segment)[0])
+    return int(system.lens.segment_cash(segment)[0])
 
 
 # ---------------------------------------------------------------- 1. isolation in tokens
@@ -107,7 +107,7 @@ def test_segment_cash_tracks_every_flow_to_the_wei(seeded, maker, trader, keeper
                     claims -= int(system.vault.position(owner, market.id)[1])
         for market in system.markets.values():
             if market.segment == segment:
-                claims += int(system.vault.accrued_fees(market.id)) + int(system.vault.accrued_penalties(market.id))
+                claims += int(system.lens.accrued_fees(market.id)) + int(system.lens.accrued_penalties(market.id))
         assert _cash(system, segment) == claims
     assert sum(_cash(system, s) for s in (majors, alts)) == int(system.token.balanceOf(system.vault))
 

@@ -1,4 +1,4 @@
-"""Bad-input matrix: every external state-changing function of MarginVault,
+"""Bad-input matrix: every external state-changing function of MarginVault, Configurator,
 LiquidationEngine, InsurancePool, BackstopPool and OracleAdapter (plus the oracle's price
 read) called with zero / max-uint amounts, int256 extremes, wrong roles, unknown segment or
 market ids, expired or forged signatures and paused state.
@@ -38,6 +38,7 @@ class World:
     def __init__(self, system, accounts):
         self.system = system
         self.vault, self.engine, self.oracle = system.vault, system.engine, system.oracle
+        self.configurator, self.lens = system.configurator, system.lens
         self.token, self.backstop = system.token, system.backstop
         self.pool = system.pools["majors"]
         self.alts_pool = system.pools["alts"]
@@ -169,49 +170,60 @@ def _price(label, p):
 B = lambda *a: (lambda w: a)  # noqa: E731  fixed args
 
 CASES: list[Case] = [
-    # ------------------------------------------------------------------ MarginVault: admin
-    Case("vault.add_segment/attacker", "vault", "add_segment", B("x"), "attacker", ROLE_MISSING),
-    Case("vault.add_market/attacker", "vault", "add_market", lambda w: ("X", 0, w.params()), "attacker", ROLE_MISSING),
-    Case("vault.add_market/unknown-segment", "vault", "add_market", lambda w: ("X", 99, w.params()), "deployer",
-         "vault: unknown segment"),
-    Case("vault.add_market/segment-maxuint", "vault", "add_market", lambda w: ("X", MAX, w.params()), "deployer",
-         "vault: unknown segment"),
-    Case("vault.add_market/no-feed", "vault", "add_market", lambda w: ("X", 0, w.params()), "deployer",
-         "vault: market has no feed"),
-    Case("vault.set_market_params/attacker", "vault", "set_market_params", lambda w: (w.eth, w.params()), "attacker",
+    # ------------------------------------------------------------------ MarginVault: raw setters (Configurator only)
+    *[Case(f"vault.{fn}/{who}", "vault", fn, args, who, ROLE_MISSING) for who in ("attacker", "deployer")
+      for fn, args in (("add_segment", B()), ("set_market_config", lambda w: (w.eth, 1 << 8)),
+                       ("set_segment_pool", lambda w: (0, w.pool)), ("set_fee_routing", lambda w: (w.attacker, 0)))],
+    # ------------------------------------------------------------------ Configurator
+    Case("configurator.grantRole/attacker", "configurator", "grantRole",
+         lambda w: (w.configurator.RISK_ADMIN_ROLE(), w.attacker), "attacker", ROLE_MISSING),
+    Case("configurator.revokeRole/attacker", "configurator", "revokeRole",
+         lambda w: (w.configurator.RISK_ADMIN_ROLE(), w.deployer), "attacker", ROLE_MISSING),
+    Case("configurator.renounceRole/other-account", "configurator", "renounceRole",
+         lambda w: (w.configurator.RISK_ADMIN_ROLE(), w.deployer), "attacker",
+         "access_control: can only renounce roles for itself"),
+    Case("configurator.add_segment/attacker", "configurator", "add_segment", B("x"), "attacker", ROLE_MISSING),
+    Case("configurator.add_market/attacker", "configurator", "add_market", lambda w: ("X", 0, w.params()), "attacker", ROLE_MISSING),
+    Case("configurator.add_market/unknown-segment", "configurator", "add_market", lambda w: ("X", 99, w.params()), "deployer",
+         "configurator: unknown segment"),
+    Case("configurator.add_market/segment-maxuint", "configurator", "add_market", lambda w: ("X", MAX, w.params()), "deployer",
+         "configurator: unknown segment"),
+    Case("configurator.add_market/no-feed", "configurator", "add_market", lambda w: ("X", 0, w.params()), "deployer",
+         "configurator: market has no feed"),
+    Case("configurator.set_market_params/attacker", "configurator", "set_market_params", lambda w: (w.eth, w.params()), "attacker",
          ROLE_MISSING),
-    Case("vault.set_market_params/unknown-market", "vault", "set_market_params", lambda w: (99, w.params()),
+    Case("configurator.set_market_params/unknown-market", "configurator", "set_market_params", lambda w: (99, w.params()),
          "deployer", "vault: unknown market"),
-    Case("vault.set_market_params/market-maxuint", "vault", "set_market_params", lambda w: (MAX, w.params()),
+    Case("configurator.set_market_params/market-maxuint", "configurator", "set_market_params", lambda w: (MAX, w.params()),
          "deployer", "vault: unknown market"),
-    Case("vault.set_market_params/mm-zero", "vault", "set_market_params", lambda w: (w.eth, w.params(mm_ratio=0)),
-         "deployer", "vault: bad margin ratios"),
-    Case("vault.set_market_params/mm-ge-im", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(mm_ratio=wad("0.1"))), "deployer", "vault: bad margin ratios"),
-    Case("vault.set_market_params/im-maxuint", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(im_ratio=MAX)), "deployer", "vault: bad margin ratios"),
-    Case("vault.set_market_params/fee-maxuint", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(taker_fee_bps=MAX)), "deployer", "vault: fee too high"),
-    Case("vault.set_market_params/maker-fee-101", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(maker_fee_bps=101)), "deployer", "vault: fee too high"),
-    Case("vault.set_market_params/band-zero", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(price_band_bps=0)), "deployer", "vault: bad price band"),
-    Case("vault.set_market_params/band-maxuint", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(price_band_bps=MAX)), "deployer", "vault: bad price band"),
-    Case("vault.set_market_params/oi-zero", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(max_open_interest=0)), "deployer", "vault: bad open interest cap"),
-    Case("vault.set_market_params/oi-2^64", "vault", "set_market_params",
-         lambda w: (w.eth, w.params(max_open_interest=2**64)), "deployer", "vault: bad open interest cap"),
-    Case("vault.set_treasury/attacker", "vault", "set_treasury", lambda w: (w.attacker,), "attacker", ROLE_MISSING),
-    Case("vault.set_treasury/zero", "vault", "set_treasury", B(ZERO), "deployer", "vault: zero treasury"),
-    Case("vault.set_segment_pool/attacker", "vault", "set_segment_pool", lambda w: (0, w.pool), "attacker",
+    Case("configurator.set_market_params/mm-zero", "configurator", "set_market_params", lambda w: (w.eth, w.params(mm_ratio=0)),
+         "deployer", "configurator: bad margin ratios"),
+    Case("configurator.set_market_params/mm-ge-im", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(mm_ratio=wad("0.1"))), "deployer", "configurator: bad margin ratios"),
+    Case("configurator.set_market_params/im-maxuint", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(im_ratio=MAX)), "deployer", "configurator: bad margin ratios"),
+    Case("configurator.set_market_params/fee-maxuint", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(taker_fee_bps=MAX)), "deployer", "configurator: fee too high"),
+    Case("configurator.set_market_params/maker-fee-101", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(maker_fee_bps=101)), "deployer", "configurator: fee too high"),
+    Case("configurator.set_market_params/band-zero", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(price_band_bps=0)), "deployer", "configurator: bad price band"),
+    Case("configurator.set_market_params/band-maxuint", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(price_band_bps=MAX)), "deployer", "configurator: bad price band"),
+    Case("configurator.set_market_params/oi-zero", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(max_open_interest=0)), "deployer", "configurator: bad open interest cap"),
+    Case("configurator.set_market_params/oi-2^64", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(max_open_interest=2**64)), "deployer", "configurator: bad open interest cap"),
+    Case("configurator.set_treasury/attacker", "configurator", "set_treasury", lambda w: (w.attacker,), "attacker", ROLE_MISSING),
+    Case("configurator.set_treasury/zero", "configurator", "set_treasury", B(ZERO), "deployer", "configurator: zero treasury"),
+    Case("configurator.set_segment_pool/attacker", "configurator", "set_segment_pool", lambda w: (0, w.pool), "attacker",
          ROLE_MISSING),
-    Case("vault.set_segment_pool/unknown-segment", "vault", "set_segment_pool", lambda w: (99, w.pool), "deployer",
-         "vault: unknown segment"),
-    Case("vault.set_pool_fee_share/attacker", "vault", "set_pool_fee_share", B(0), "attacker", ROLE_MISSING),
-    Case("vault.set_pool_fee_share/10001", "vault", "set_pool_fee_share", B(10_001), "deployer",
-         "vault: bad fee share"),
-    Case("vault.set_pool_fee_share/maxuint", "vault", "set_pool_fee_share", B(MAX), "deployer", "vault: bad fee share"),
+    Case("configurator.set_segment_pool/unknown-segment", "configurator", "set_segment_pool", lambda w: (99, w.pool), "deployer",
+         "configurator: unknown segment"),
+    Case("configurator.set_pool_fee_share/attacker", "configurator", "set_pool_fee_share", B(0), "attacker", ROLE_MISSING),
+    Case("configurator.set_pool_fee_share/10001", "configurator", "set_pool_fee_share", B(10_001), "deployer",
+         "configurator: bad fee share"),
+    Case("configurator.set_pool_fee_share/maxuint", "configurator", "set_pool_fee_share", B(MAX), "deployer", "configurator: bad fee share"),
     Case("vault.pause/attacker", "vault", "pause", B(), "attacker", ROLE_MISSING),
     Case("vault.pause/twice", "vault", "pause", B(), "deployer", PAUSED, setup=_pause("vault")),
     Case("vault.unpause/attacker", "vault", "unpause", B(), "attacker", ROLE_MISSING, setup=_pause("vault")),
@@ -619,7 +631,7 @@ def test_matrix_covers_every_external_state_changing_function(w):
     covered = {(c.contract, c.fn) for c in ALL_CASES}
     exempt: set[tuple[str, str]] = set()
     missing = []
-    for attr in ("vault", "engine", "pool", "backstop", "oracle"):
+    for attr in ("vault", "configurator", "engine", "pool", "backstop", "oracle"):
         contract = getattr(w, attr)
         for abi in contract.contract_type.mutable_methods:
             if (attr, abi.name) not in covered and (attr, abi.name) not in exempt:

@@ -36,6 +36,7 @@ class Kit:
         self.system = system
         self.deployer = deployer
         self.vault = system.vault
+        self.lens = system.lens
         self.engine = system.engine
         self.token = system.token
         self.scale = int(system.vault.notional_scale())
@@ -83,7 +84,7 @@ class Kit:
         vault's rounding (floor of the signed value, notional and MM rounded up)."""
         c = int(self.vault.collateral(owner, segment))
         size, entry = (int(x) for x in self.vault.position(owner, market.id))
-        mm_ratio = int(self.vault.market(market.id).mm_ratio)
+        mm_ratio = int(self.lens.market(market.id).mm_ratio)
         equity = c + (size * price_wad) // self.scale - entry
         notional = -(-abs(size) * price_wad // self.scale)
         return equity, -(-notional * mm_ratio // WAD)
@@ -107,26 +108,27 @@ class Kit:
     def pending_pool_income(self, segment: int) -> int:
         """Liquidation penalties owed to the segment's pool and not yet swept (the vault
         accrues them per market: accrued_penalties)."""
-        return sum(int(self.vault.accrued_penalties(m)) for m in self.vault.segment_markets(segment))
+        return sum(int(self.lens.accrued_penalties(m)) for m in self.lens.segment_markets(segment))
 
     # ---------------------------------------------------------- invariants
 
     def positions_sum_to_zero(self, owners, market_id: int) -> None:
         sizes = [int(self.vault.position(o, market_id)[0]) for o in owners]
         assert sum(sizes) == 0, sizes
-        assert int(self.vault.open_interest(market_id)) == sum(s for s in sizes if s > 0)
+        assert int(self.lens.open_interest(market_id)) == sum(s for s in sizes if s > 0)
 
     def conservation(self, owners, extra_holders=()) -> None:
         """docs/design.md, invariant 1, to the wei: every contract holds exactly what it tracks,
         and the token supply is exactly the sum of all holders' balances."""
         system, vault, token = self.system, self.vault, self.token
+        lens = self.lens
         owners = list(owners)
         claims = 0
         for segment in system.segments.values():
             for o in owners:
                 claims += int(vault.collateral(o, segment))
         for m in system.markets.values():
-            claims += int(vault.accrued_fees(m.id)) + int(vault.accrued_penalties(m.id))
+            claims += int(lens.accrued_fees(m.id)) + int(lens.accrued_penalties(m.id))
             for o in owners:
                 claims -= int(vault.position(o, m.id)[1])
         assert int(token.balanceOf(vault)) == claims

@@ -32,23 +32,23 @@ def test_scan_finds_exactly_liquidatable_and_bankrupt(crowd, system, maker, trad
     assert by[other.address].bankrupt and by[other.address].liquidatable
     assert by[trader.address].liquidatable and not by[trader.address].bankrupt
     for s in kp.health(system, owners, majors):
-        assert (s.owner in by) == system.vault.is_liquidatable(s.owner, majors)
+        assert (s.owner in by) == system.lens.is_liquidatable(s.owner, majors)
 
 
 def test_scan_uses_one_health_of_call(crowd, system, maker, trader, other, majors, monkeypatch):
     calls = []
-    vault = system.vault
-    real = vault.health_of
+    lens = system.lens
+    real = lens.health_of
 
     class Spy:
         def __getattr__(self, name):
-            return getattr(vault, name)
+            return getattr(lens, name)
 
         def health_of(self, owners, segment):
             calls.append(len(owners))
             return real(owners, segment)
 
-    spied = type(system)(**{**system.__dict__, "vault": Spy()})
+    spied = type(system)(**{**system.__dict__, "lens": Spy()})
     assert len(kp.scan(spied, [maker, trader, other], majors)) == 2
     assert calls == [3]
 

@@ -103,6 +103,7 @@ def test_penalty_goes_to_segment_pool_income(short_eth, system, kit, engine, tra
     kit.eth(3300)
     pool = system.pools["majors"]
     vault = system.vault
+    lens = system.lens
     pending_before = kit.pending_pool_income(majors)
     receipt = engine.liquidate(trader, eth.id, wad(10), sender=keeper)
     (event,) = kit.events(receipt, engine.Liquidated)
@@ -111,7 +112,7 @@ def test_penalty_goes_to_segment_pool_income(short_eth, system, kit, engine, tra
     assert kit.pending_pool_income(majors) - pending_before == penalty
     assert kit.pending_pool_income(alts) == 0
 
-    fees = int(vault.accrued_fees(eth.id))  # the opening taker fee, 15
+    fees = int(lens.accrued_fees(eth.id))  # the opening taker fee, 15
     to_pool = fees * int(vault.pool_fee_share_bps()) // 10_000 + penalty
     managed_before = int(pool.managed_assets())
     total_before = int(pool.totalAssets())

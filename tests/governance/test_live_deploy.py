@@ -168,8 +168,19 @@ def test_live_deploy_gives_every_admin_role_to_the_timelock(live_deployed):
     timelock = live_deployed.timelock.address
     for label, contract in governed_by_label(live_deployed).items():
         for name in ("DEFAULT_ADMIN_ROLE", "RISK_ADMIN_ROLE", "FEED_ADMIN_ROLE"):
+            if label == "vault" and name == "RISK_ADMIN_ROLE":
+                continue  # the Configurator's alone: test_vault_risk_admin_stays_with_the_configurator
             if hasattr(contract, name):
                 assert contract.hasRole(getattr(contract, name)(), timelock), (label, name)
+
+
+def test_vault_risk_admin_stays_with_the_configurator(live_deployed):
+    """The timelock changes parameters through the Configurator (validated), never by writing
+    raw words into the vault."""
+    vault, role = live_deployed.vault, live_deployed.vault.RISK_ADMIN_ROLE()
+    assert vault.hasRole(role, live_deployed.configurator)
+    assert not vault.hasRole(role, live_deployed.timelock)
+    assert live_deployed.configurator.hasRole(role, live_deployed.timelock)
 
 
 def test_live_deploy_gives_the_pause_roles_to_the_guardian_only(live_deployed, other):
@@ -198,5 +209,5 @@ def test_configured_executors_replace_open_execution(live_mocks, deployer, other
 
 def test_local_deploy_keeps_the_deployer_in_charge(system, deployer):
     """Today's local behaviour: tests change parameters directly."""
-    assert "RISK_ADMIN_ROLE" in roles_held(system.vault, deployer.address)
+    assert "RISK_ADMIN_ROLE" in roles_held(system.configurator, deployer.address)
     assert admin_roles_held(system, deployer.address)

@@ -29,7 +29,7 @@ def any_funded(any_system, maker, trader, any_usd):
 
 def market_params(system, label, **overrides):
     """The market's current MarketParams tuple with some fields replaced."""
-    current = system.vault.market(system.markets[label].id)
+    current = system.lens.market(system.markets[label].id)
     fields = dict(
         segment=current.segment,
         im_ratio=current.im_ratio,
@@ -47,7 +47,7 @@ def model_of(system) -> Model:
     """A reference model configured like `system`'s markets (empty ledger)."""
     markets = {}
     for m in system.markets.values():
-        p = system.vault.market(m.id)
+        p = system.lens.market(m.id)
         markets[m.id] = MarketCfg(p.segment, p.im_ratio, p.mm_ratio, p.taker_fee_bps, p.maker_fee_bps)
     return Model(decimals=system.decimals, markets=markets)
 

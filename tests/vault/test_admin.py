@@ -27,43 +27,70 @@ def new_feed(project, system, deployer):
 # ---------------------------------------------------------------- roles
 
 
-def test_roles_of_the_deployer(vault, deployer):
+def test_roles_of_the_deployer(vault, configurator, deployer):
     assert vault.hasRole(vault.DEFAULT_ADMIN_ROLE(), deployer)
-    assert vault.hasRole(vault.RISK_ADMIN_ROLE(), deployer)
     assert vault.hasRole(vault.GUARDIAN_ROLE(), deployer)
-    assert vault.RISK_ADMIN_ROLE() == keccak(text="RISK_ADMIN_ROLE")
+    assert configurator.hasRole(configurator.DEFAULT_ADMIN_ROLE(), deployer)
+    assert configurator.hasRole(configurator.RISK_ADMIN_ROLE(), deployer)
+    assert vault.RISK_ADMIN_ROLE() == configurator.RISK_ADMIN_ROLE() == keccak(text="RISK_ADMIN_ROLE")
     assert vault.GUARDIAN_ROLE() == keccak(text="GUARDIAN_ROLE")
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda v, s, a: v.add_segment("x", sender=a),
-        lambda v, s, a: v.add_market("X-PERP", 0, _params(), sender=a),
-        lambda v, s, a: v.set_market_params(0, _params(), sender=a),
-        lambda v, s, a: v.set_segment_pool(0, s.pools["majors"], sender=a),
-        lambda v, s, a: v.set_pool_fee_share(1000, sender=a),
-        lambda v, s, a: v.transfer_position(s.token, a, 0, 1, 1, 0, 0, False, 1, sender=a),
-        lambda v, s, a: v.cover_bad_debt(a, 0, sender=a),
-        lambda v, s, a: v.set_treasury(a, sender=a),
-        lambda v, s, a: v.pause(sender=a),
-        lambda v, s, a: v.unpause(sender=a),
-    ],
-    ids=["add_segment", "add_market", "set_market_params", "set_segment_pool", "set_pool_fee_share",
-         "transfer_position", "cover_bad_debt", "set_treasury", "pause", "unpause"],
-)
-def test_admin_functions_reject_unauthorized_accounts(system, vault, attacker, call):
-    with ape.reverts(MISSING_ROLE):
-        call(vault, system, attacker)
+def test_only_the_configurator_holds_the_vaults_risk_admin_role(vault, configurator, deployer):
+    """The vault's raw setters trust their caller to have validated and packed the values."""
+    assert vault.hasRole(vault.RISK_ADMIN_ROLE(), configurator)
+    assert not vault.hasRole(vault.RISK_ADMIN_ROLE(), deployer)
+    assert configurator.vault() == vault.address
 
 
-def test_risk_admin_cannot_use_default_admin_functions(system, vault, deployer, keeper):
-    vault.grantRole(vault.RISK_ADMIN_ROLE(), keeper, sender=deployer)
-    vault.add_segment("by-risk-admin", sender=keeper)  # allowed
+_VAULT_GATED = {
+    "add_segment": lambda v, s, a: v.add_segment(sender=a),
+    "set_market_config": lambda v, s, a: v.set_market_config(0, 1 << 8, sender=a),
+    "set_segment_pool": lambda v, s, a: v.set_segment_pool(0, s.pools["majors"], sender=a),
+    "set_fee_routing": lambda v, s, a: v.set_fee_routing(a, 0, sender=a),
+    "transfer_position": lambda v, s, a: v.transfer_position(s.token, a, 0, 1, 1, 0, 0, False, 1, sender=a),
+    "cover_bad_debt": lambda v, s, a: v.cover_bad_debt(a, 0, sender=a),
+    "gate_withdrawals": lambda v, s, a: v.gate_withdrawals(0, 2**40, sender=a),
+    "pause": lambda v, s, a: v.pause(sender=a),
+    "unpause": lambda v, s, a: v.unpause(sender=a),
+}
+_CONFIGURATOR_GATED = {
+    "add_segment": lambda c, s, a: c.add_segment("x", sender=a),
+    "add_market": lambda c, s, a: c.add_market("X-PERP", 0, _params(), sender=a),
+    "set_market_params": lambda c, s, a: c.set_market_params(0, _params(), sender=a),
+    "set_segment_pool": lambda c, s, a: c.set_segment_pool(0, s.pools["majors"], sender=a),
+    "set_pool_fee_share": lambda c, s, a: c.set_pool_fee_share(1000, sender=a),
+    "set_treasury": lambda c, s, a: c.set_treasury(a, sender=a),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_VAULT_GATED))
+def test_vault_admin_functions_reject_unauthorized_accounts(system, vault, attacker, name):
     with ape.reverts(MISSING_ROLE):
-        vault.set_segment_pool(0, system.pools["majors"], sender=keeper)
+        _VAULT_GATED[name](vault, system, attacker)
+
+
+@pytest.mark.parametrize("name", ["add_segment", "set_market_config", "set_segment_pool", "set_fee_routing"])
+def test_vault_raw_setters_reject_even_the_vault_admin(system, vault, deployer, name):
+    """Validation lives in the Configurator: nobody else, not even DEFAULT_ADMIN_ROLE, writes
+    an unchecked word into the vault."""
     with ape.reverts(MISSING_ROLE):
-        vault.set_treasury(keeper, sender=keeper)
+        _VAULT_GATED[name](vault, system, deployer)
+
+
+@pytest.mark.parametrize("name", sorted(_CONFIGURATOR_GATED))
+def test_configurator_functions_reject_unauthorized_accounts(system, configurator, attacker, name):
+    with ape.reverts(MISSING_ROLE):
+        _CONFIGURATOR_GATED[name](configurator, system, attacker)
+
+
+def test_risk_admin_cannot_use_default_admin_functions(system, vault, configurator, deployer, keeper):
+    configurator.grantRole(configurator.RISK_ADMIN_ROLE(), keeper, sender=deployer)
+    configurator.add_segment("by-risk-admin", sender=keeper)  # allowed
+    with ape.reverts(MISSING_ROLE):
+        configurator.set_segment_pool(0, system.pools["majors"], sender=keeper)
+    with ape.reverts(MISSING_ROLE):
+        configurator.set_treasury(keeper, sender=keeper)
     with ape.reverts(MISSING_ROLE):
         vault.pause(sender=keeper)
 
@@ -78,12 +105,12 @@ def test_guardian_can_pause_but_not_unpause(vault, deployer, keeper):
     assert not vault.paused()
 
 
-def test_revoked_risk_admin_loses_access(vault, deployer, keeper):
-    role = vault.RISK_ADMIN_ROLE()
-    vault.grantRole(role, keeper, sender=deployer)
-    vault.revokeRole(role, keeper, sender=deployer)
+def test_revoked_risk_admin_loses_access(configurator, deployer, keeper):
+    role = configurator.RISK_ADMIN_ROLE()
+    configurator.grantRole(role, keeper, sender=deployer)
+    configurator.revokeRole(role, keeper, sender=deployer)
     with ape.reverts(MISSING_ROLE):
-        vault.add_segment("x", sender=keeper)
+        configurator.add_segment("x", sender=keeper)
 
 
 def test_pause_twice_and_unpause_when_live_revert(vault, deployer):
@@ -97,138 +124,138 @@ def test_pause_twice_and_unpause_when_live_revert(vault, deployer):
 # ---------------------------------------------------------------- segments
 
 
-def test_add_segment_returns_next_id_and_emits_event(vault, deployer):
+def test_add_segment_returns_next_id_and_emits_event(vault, configurator, lens, deployer):
     count = vault.segment_count()
-    tx = vault.add_segment("rates", sender=deployer)
+    tx = configurator.add_segment("rates", sender=deployer)
     assert tx.return_value == count
     assert vault.segment_count() == count + 1
-    (event,) = vault.SegmentAdded.from_receipt(tx)
+    (event,) = configurator.SegmentAdded.from_receipt(tx)
     assert (event.segment, event.label) == (count, "rates")
-    assert vault.segment_markets(count) == []
+    assert lens.segment_markets(count) == []
 
 
-def test_new_segment_accepts_deposits(system, vault, deployer, trader, usd):
-    segment = vault.add_segment("rates", sender=deployer).return_value
+def test_new_segment_accepts_deposits(system, vault, configurator, deployer, trader, usd):
+    segment = configurator.add_segment("rates", sender=deployer).return_value
     fund(system, trader, segment, usd(5))
     assert vault.collateral(trader, segment) == usd(5)
 
 
-def test_too_many_segments_reverts(vault, deployer):
+def test_too_many_segments_reverts(vault, configurator, deployer):
     for i in range(32 - vault.segment_count()):
-        vault.add_segment(f"s{i}", sender=deployer)
+        configurator.add_segment(f"s{i}", sender=deployer)
     assert vault.segment_count() == 32
-    with ape.reverts("vault: too many segments"):
-        vault.add_segment("one too many", sender=deployer)
+    with ape.reverts("configurator: too many segments"):
+        configurator.add_segment("one too many", sender=deployer)
 
 
 # ---------------------------------------------------------------- markets
 
 
-def test_add_market_lists_it_and_emits_events(system, vault, deployer, alts, new_feed):
+def test_add_market_lists_it_and_emits_events(system, vault, configurator, lens, deployer, alts, new_feed):
     market_id, _ = new_feed
     params = _params(segment=99, im=wad("0.2"), mm=wad("0.1"), taker=7, maker=2, band=2500, oi=12_345)
-    tx = vault.add_market("DOGE-PERP", alts, params, sender=deployer)
+    tx = configurator.add_market("DOGE-PERP", alts, params, sender=deployer)
     assert tx.return_value == market_id
     assert vault.market_count() == market_id + 1
-    assert vault.segment_markets(alts) == [system.markets["SOL-PERP"].id, market_id]
-    (added,) = vault.MarketAdded.from_receipt(tx)
+    assert lens.segment_markets(alts) == [system.markets["SOL-PERP"].id, market_id]
+    (added,) = configurator.MarketAdded.from_receipt(tx)
     assert (added.market, added.segment, added.label) == (market_id, alts, "DOGE-PERP")
-    (set_,) = vault.MarketParamsSet.from_receipt(tx)
+    (set_,) = configurator.MarketParamsSet.from_receipt(tx)
     assert (set_.market, set_.im_ratio, set_.mm_ratio, set_.taker_fee_bps, set_.maker_fee_bps,
             set_.price_band_bps, set_.max_open_interest) == (market_id, wad("0.2"), wad("0.1"), 7, 2, 2500, 12_345)
     # params.segment is ignored: the market belongs to the segment argument
-    assert tuple(vault.market(market_id)) == (alts, wad("0.2"), wad("0.1"), 7, 2, 2500, 12_345)
+    assert tuple(lens.market(market_id)) == (alts, wad("0.2"), wad("0.1"), 7, 2, 2500, 12_345)
 
 
-def test_new_market_is_tradeable(system, vault, deployer, maker, trader, alts, usd, new_feed):
+def test_new_market_is_tradeable(system, vault, configurator, lens, deployer, maker, trader, alts, usd, new_feed):
     market_id, _ = new_feed
-    vault.add_market("DOGE-PERP", alts, _params(), sender=deployer)
+    configurator.add_market("DOGE-PERP", alts, _params(), sender=deployer)
     for who in (maker, trader):
         fund(system, who, alts, usd(1000))
     trade(system, maker, trader, market_id, wad(100), wad(25))
     assert vault.position(maker, market_id) == (wad(100), usd(2500))
-    assert vault.margin_requirements(maker, alts) == (usd(250), usd(125))
+    assert lens.margin_requirements(maker, alts) == (usd(250), usd(125))
 
 
-def test_add_market_without_feed_reverts(vault, deployer, majors):
-    with ape.reverts("vault: market has no feed"):
-        vault.add_market("NOFEED-PERP", majors, _params(), sender=deployer)
+def test_add_market_without_feed_reverts(vault, configurator, deployer, majors):
+    with ape.reverts("configurator: market has no feed"):
+        configurator.add_market("NOFEED-PERP", majors, _params(), sender=deployer)
 
 
-def test_add_market_to_unknown_segment_reverts(vault, deployer, new_feed):
-    with ape.reverts("vault: unknown segment"):
-        vault.add_market("X-PERP", vault.segment_count(), _params(), sender=deployer)
+def test_add_market_to_unknown_segment_reverts(vault, configurator, deployer, new_feed):
+    with ape.reverts("configurator: unknown segment"):
+        configurator.add_market("X-PERP", vault.segment_count(), _params(), sender=deployer)
 
 
-def test_segment_full_reverts(project, system, vault, deployer, majors):
+def test_segment_full_reverts(project, system, vault, configurator, lens, deployer, majors):
     feed = project.MockAggregator.deploy(8, "F", 10**8, sender=deployer)
-    listed = len(vault.segment_markets(majors))
+    listed = len(lens.segment_markets(majors))
     for _ in range(16 - listed):
         market_id = vault.market_count()
         system.oracle.set_feed(market_id, feed, 3600, 1, wad(10), sender=deployer)
-        vault.add_market(f"M{market_id}", majors, _params(), sender=deployer)
-    markets = vault.segment_markets(majors)
+        configurator.add_market(f"M{market_id}", majors, _params(), sender=deployer)
+    markets = lens.segment_markets(majors)
     assert len(markets) == 16
     assert markets[:2] == [system.markets["ETH-PERP"].id, system.markets["BTC-PERP"].id]
     assert markets[2:] == list(range(3, 17))
     market_id = vault.market_count()
     system.oracle.set_feed(market_id, feed, 3600, 1, wad(10), sender=deployer)
-    with ape.reverts("vault: segment full"):
-        vault.add_market("M-full", majors, _params(), sender=deployer)
+    with ape.reverts("configurator: segment full"):
+        configurator.add_market("M-full", majors, _params(), sender=deployer)
 
 
 @pytest.mark.parametrize(
     "params, reason",
     [
-        (_params(mm=0), "vault: bad margin ratios"),
-        (_params(im=wad("0.05"), mm=wad("0.05")), "vault: bad margin ratios"),
-        (_params(im=wad("0.05"), mm=wad("0.06")), "vault: bad margin ratios"),
-        (_params(im=wad(1) + 1, mm=wad("0.5")), "vault: bad margin ratios"),
-        (_params(taker=101), "vault: fee too high"),
-        (_params(maker=101), "vault: fee too high"),
-        (_params(band=0), "vault: bad price band"),
-        (_params(band=5001), "vault: bad price band"),
-        (_params(oi=0), "vault: bad open interest cap"),
-        (_params(oi=MAX_U64 + 1), "vault: bad open interest cap"),
+        (_params(mm=0), "configurator: bad margin ratios"),
+        (_params(im=wad("0.05"), mm=wad("0.05")), "configurator: bad margin ratios"),
+        (_params(im=wad("0.05"), mm=wad("0.06")), "configurator: bad margin ratios"),
+        (_params(im=wad(1) + 1, mm=wad("0.5")), "configurator: bad margin ratios"),
+        (_params(taker=101), "configurator: fee too high"),
+        (_params(maker=101), "configurator: fee too high"),
+        (_params(band=0), "configurator: bad price band"),
+        (_params(band=5001), "configurator: bad price band"),
+        (_params(oi=0), "configurator: bad open interest cap"),
+        (_params(oi=MAX_U64 + 1), "configurator: bad open interest cap"),
     ],
     ids=["mm_zero", "mm_eq_im", "mm_gt_im", "im_gt_one", "taker_fee", "maker_fee", "band_zero", "band_high",
          "oi_zero", "oi_overflow"],
 )
-def test_bad_market_params_revert(system, vault, deployer, eth, majors, new_feed, params, reason):
+def test_bad_market_params_revert(system, vault, configurator, deployer, eth, majors, new_feed, params, reason):
     with ape.reverts(reason):
-        vault.set_market_params(eth.id, params, sender=deployer)
+        configurator.set_market_params(eth.id, params, sender=deployer)
     with ape.reverts(reason):
-        vault.add_market("X-PERP", majors, params, sender=deployer)
+        configurator.add_market("X-PERP", majors, params, sender=deployer)
 
 
-def test_market_params_at_their_limits_are_accepted(vault, deployer, eth, majors):
+def test_market_params_at_their_limits_are_accepted(vault, configurator, lens, deployer, eth, majors):
     limits = (majors, wad(1), wad(1) - 1, 100, 100, 5000, MAX_U64)
-    vault.set_market_params(eth.id, limits, sender=deployer)
-    assert tuple(vault.market(eth.id)) == limits
+    configurator.set_market_params(eth.id, limits, sender=deployer)
+    assert tuple(lens.market(eth.id)) == limits
 
 
-def test_set_market_params_updates_but_keeps_segment(system, vault, deployer, eth, majors, alts):
-    tx = vault.set_market_params(eth.id, _params(segment=alts, im=wad("0.25"), mm=wad("0.125"), band=300), sender=deployer)
-    market = vault.market(eth.id)
+def test_set_market_params_updates_but_keeps_segment(system, vault, configurator, lens, deployer, eth, majors, alts):
+    tx = configurator.set_market_params(eth.id, _params(segment=alts, im=wad("0.25"), mm=wad("0.125"), band=300), sender=deployer)
+    market = lens.market(eth.id)
     assert market.segment == majors
     assert (market.im_ratio, market.mm_ratio, market.price_band_bps) == (wad("0.25"), wad("0.125"), 300)
-    (event,) = vault.MarketParamsSet.from_receipt(tx)
+    (event,) = configurator.MarketParamsSet.from_receipt(tx)
     assert (event.market, event.im_ratio, event.price_band_bps) == (eth.id, wad("0.25"), 300)
 
 
-def test_new_margin_ratios_apply_to_open_positions(open_eth, vault, deployer, maker, eth, majors, usd):
-    vault.set_market_params(eth.id, _params(segment=majors, im=wad("0.2"), mm=wad("0.15")), sender=deployer)
-    assert vault.margin_requirements(maker, majors) == (usd(6000), usd(4500))
+def test_new_margin_ratios_apply_to_open_positions(open_eth, vault, configurator, lens, deployer, maker, eth, majors, usd):
+    configurator.set_market_params(eth.id, _params(segment=majors, im=wad("0.2"), mm=wad("0.15")), sender=deployer)
+    assert lens.margin_requirements(maker, majors) == (usd(6000), usd(4500))
 
 
-def test_set_market_params_unknown_market_reverts(vault, deployer):
+def test_set_market_params_unknown_market_reverts(vault, configurator, deployer):
     with ape.reverts("vault: unknown market"):
-        vault.set_market_params(vault.market_count(), _params(), sender=deployer)
+        configurator.set_market_params(vault.market_count(), _params(), sender=deployer)
 
 
-def test_market_view_of_unknown_market_reverts(vault):
+def test_market_view_of_unknown_market_reverts(vault, lens):
     with ape.reverts("vault: unknown market"):
-        vault.market(vault.market_count())
+        lens.market(vault.market_count())
 
 
 # ---------------------------------------------------------------- oracle and treasury
@@ -239,16 +266,16 @@ def test_oracle_is_fixed_at_deployment(system, vault):
     assert not hasattr(vault, "set_oracle")
 
 
-def test_set_treasury_and_event(vault, deployer, other):
-    tx = vault.set_treasury(other, sender=deployer)
+def test_set_treasury_and_event(vault, configurator, deployer, other):
+    tx = configurator.set_treasury(other, sender=deployer)
     assert vault.treasury() == other.address
-    (event,) = vault.TreasurySet.from_receipt(tx)
+    (event,) = configurator.TreasurySet.from_receipt(tx)
     assert event.treasury == other.address
 
 
-def test_set_treasury_zero_reverts(vault, deployer):
-    with ape.reverts("vault: zero treasury"):
-        vault.set_treasury(ape.utils.ZERO_ADDRESS, sender=deployer)
+def test_set_treasury_zero_reverts(vault, configurator, deployer):
+    with ape.reverts("configurator: zero treasury"):
+        configurator.set_treasury(ape.utils.ZERO_ADDRESS, sender=deployer)
 
 
 # ---------------------------------------------------------------- pool wiring
@@ -259,30 +286,30 @@ def test_segment_pools_are_wired_by_deployment(system, vault):
         assert vault.segment_pool(segment) == system.pools[label].address
 
 
-def test_set_segment_pool_and_event(system, vault, deployer, majors, alts):
-    tx = vault.set_segment_pool(majors, system.pools["alts"], sender=deployer)
+def test_set_segment_pool_and_event(system, vault, configurator, deployer, majors, alts):
+    tx = configurator.set_segment_pool(majors, system.pools["alts"], sender=deployer)
     assert vault.segment_pool(majors) == system.pools["alts"].address
-    (event,) = vault.SegmentPoolSet.from_receipt(tx)
+    (event,) = configurator.SegmentPoolSet.from_receipt(tx)
     assert (event.segment, event.pool) == (majors, system.pools["alts"].address)
 
 
-def test_set_segment_pool_unknown_segment_reverts(system, vault, deployer):
-    with ape.reverts("vault: unknown segment"):
-        vault.set_segment_pool(vault.segment_count(), system.pools["majors"], sender=deployer)
+def test_set_segment_pool_unknown_segment_reverts(system, vault, configurator, deployer):
+    with ape.reverts("configurator: unknown segment"):
+        configurator.set_segment_pool(vault.segment_count(), system.pools["majors"], sender=deployer)
 
 
-def test_set_segment_pool_with_other_asset_reverts(system, system18, vault, deployer, majors):
-    with ape.reverts("vault: pool asset mismatch"):
-        vault.set_segment_pool(majors, system18.pools["majors"], sender=deployer)
+def test_set_segment_pool_with_other_asset_reverts(system, system18, vault, configurator, deployer, majors):
+    with ape.reverts("configurator: pool asset mismatch"):
+        configurator.set_segment_pool(majors, system18.pools["majors"], sender=deployer)
 
 
-def test_set_pool_fee_share_and_event(vault, deployer):
-    tx = vault.set_pool_fee_share(10_000, sender=deployer)
+def test_set_pool_fee_share_and_event(vault, configurator, deployer):
+    tx = configurator.set_pool_fee_share(10_000, sender=deployer)
     assert vault.pool_fee_share_bps() == 10_000
-    (event,) = vault.PoolFeeShareSet.from_receipt(tx)
+    (event,) = configurator.PoolFeeShareSet.from_receipt(tx)
     assert event.share_bps == 10_000
 
 
-def test_set_pool_fee_share_above_100_percent_reverts(vault, deployer):
-    with ape.reverts("vault: bad fee share"):
-        vault.set_pool_fee_share(10_001, sender=deployer)
+def test_set_pool_fee_share_above_100_percent_reverts(vault, configurator, deployer):
+    with ape.reverts("configurator: bad fee share"):
+        configurator.set_pool_fee_share(10_001, sender=deployer)

@@ -24,6 +24,7 @@ def _fee(cost, bps):
 @pytest.mark.parametrize("side", [1, -1], ids=["maker_buys", "maker_sells"])
 def test_full_fill_opens_positions_records_filled_and_emits_event(any_funded, maker, trader, side):
     system, vault = any_funded, any_funded.vault
+    lens = any_funded.lens
     eth = system.markets["ETH-PERP"]
     order = signed_order(system, maker, eth.id, side * wad(2), wad(3000))
     digest = vault.order_hash(order.as_tuple())
@@ -34,7 +35,7 @@ def test_full_fill_opens_positions_records_filled_and_emits_event(any_funded, ma
     assert vault.position(maker, eth.id) == (side * wad(2), side * cost)
     assert vault.position(trader, eth.id) == (-side * wad(2), -side * cost)
     assert vault.filled(digest) == wad(2)
-    assert vault.open_interest(eth.id) == wad(2)
+    assert lens.open_interest(eth.id) == wad(2)
     (event,) = vault.Fill.from_receipt(tx)
     assert event.order_hash == digest
     assert event.maker == maker.address
@@ -310,36 +311,36 @@ def test_reduce_only_of_larger_size_may_fill_up_to_the_position(open_eth, vault,
 # ---------------------------------------------------------------- open interest cap
 
 
-def test_open_interest_cap(funded, vault, deployer, maker, trader, attacker, eth, majors, usd, params):
-    vault.set_market_params(eth.id, params(funded, "ETH-PERP", max_open_interest=5), sender=deployer)
+def test_open_interest_cap(funded, vault, configurator, lens, deployer, maker, trader, attacker, eth, majors, usd, params):
+    configurator.set_market_params(eth.id, params(funded, "ETH-PERP", max_open_interest=5), sender=deployer)
     trade(funded, maker, trader, eth.id, wad(5), wad(3000))
-    assert vault.open_interest(eth.id) == wad(5)
+    assert lens.open_interest(eth.id) == wad(5)
     with ape.reverts("vault: open interest cap"):
         trade(funded, maker, trader, eth.id, wad(1), wad(3000))
     # position moving between accounts at the cap does not raise open interest
     fund(funded, attacker, majors, usd(10_000))
     trade(funded, attacker, maker, eth.id, wad(2), wad(3000))
-    assert vault.open_interest(eth.id) == wad(5)
+    assert lens.open_interest(eth.id) == wad(5)
     # reducing is always allowed
     trade(funded, maker, trader, eth.id, -wad(3), wad(3000))
-    assert vault.open_interest(eth.id) == wad(2)
+    assert lens.open_interest(eth.id) == wad(2)
 
 
-def test_open_interest_cap_lowered_below_current_blocks_increases_only(open_eth, vault, deployer, maker, trader, eth, params):
-    vault.set_market_params(eth.id, params(open_eth, "ETH-PERP", max_open_interest=1), sender=deployer)
+def test_open_interest_cap_lowered_below_current_blocks_increases_only(open_eth, vault, configurator, lens, deployer, maker, trader, eth, params):
+    configurator.set_market_params(eth.id, params(open_eth, "ETH-PERP", max_open_interest=1), sender=deployer)
     with ape.reverts("vault: open interest cap"):
         trade(open_eth, maker, trader, eth.id, wad("0.1"), wad(3000))
     trade(open_eth, maker, trader, eth.id, -wad(9), wad(3000))
-    assert vault.open_interest(eth.id) == wad(1)
+    assert lens.open_interest(eth.id) == wad(1)
 
 
 # ---------------------------------------------------------------- initial margin
 
 
-def test_maker_at_exactly_initial_margin_fills(funded, vault, attacker, trader, eth, majors, usd):
+def test_maker_at_exactly_initial_margin_fills(funded, vault, lens, attacker, trader, eth, majors, usd):
     fund(funded, attacker, majors, usd(300))  # IM of 1 ETH at 3,000 = 300, maker fee 0
     trade(funded, attacker, trader, eth.id, wad(1), wad(3000))
-    assert vault.equity(attacker, majors) == vault.margin_requirements(attacker, majors)[0] == usd(300)
+    assert lens.equity(attacker, majors) == lens.margin_requirements(attacker, majors)[0] == usd(300)
 
 
 def test_maker_below_initial_margin_reverts(funded, attacker, trader, eth, majors, usd):
@@ -348,10 +349,10 @@ def test_maker_below_initial_margin_reverts(funded, attacker, trader, eth, major
         trade(funded, attacker, trader, eth.id, wad("1.000001"), wad(3000))
 
 
-def test_taker_at_exactly_initial_margin_fills(funded, vault, maker, attacker, eth, majors, usd):
+def test_taker_at_exactly_initial_margin_fills(funded, vault, lens, maker, attacker, eth, majors, usd):
     fund(funded, attacker, majors, usd("301.5"))  # IM 300 + taker fee 1.5
     trade(funded, maker, attacker, eth.id, wad(1), wad(3000))
-    assert vault.equity(attacker, majors) == usd(300)
+    assert lens.equity(attacker, majors) == usd(300)
 
 
 def test_taker_below_initial_margin_reverts(funded, maker, attacker, eth, majors, usd):
@@ -365,13 +366,13 @@ def test_taker_without_collateral_reverts(funded, maker, attacker, eth):
         trade(funded, maker, attacker, eth.id, wad(1), wad(3000))
 
 
-def test_initial_margin_counts_every_market_of_the_segment(funded, vault, maker, attacker, eth, btc, majors, usd):
+def test_initial_margin_counts_every_market_of_the_segment(funded, vault, lens, maker, attacker, eth, btc, majors, usd):
     fund(funded, attacker, majors, usd(600) + usd("1.5"))
     trade(funded, attacker, maker, eth.id, wad(1), wad(3000))  # attacker maker: IM 300, no fee
     trade(funded, attacker, maker, btc.id, wad("0.005"), wad(60000))  # IM 30
     with ape.reverts("vault: below initial margin"):
         trade(funded, attacker, maker, btc.id, wad("0.05"), wad(60000))  # would need 300 more
-    assert vault.margin_requirements(attacker, majors)[0] == usd(330)
+    assert lens.margin_requirements(attacker, majors)[0] == usd(330)
 
 
 @pytest.fixture
@@ -383,23 +384,23 @@ def underwater(funded, deployer, attacker, trader, eth, majors, usd):
     return funded
 
 
-def test_underwater_fixture_is_below_initial_margin(underwater, vault, attacker, majors, usd):
-    assert vault.equity(attacker, majors) == usd(200)
-    assert vault.margin_requirements(attacker, majors) == (usd(290), usd(145))
+def test_underwater_fixture_is_below_initial_margin(underwater, vault, lens, attacker, majors, usd):
+    assert lens.equity(attacker, majors) == usd(200)
+    assert lens.margin_requirements(attacker, majors) == (usd(290), usd(145))
 
 
-def test_risk_reducing_fill_allowed_below_initial_margin(underwater, vault, attacker, trader, eth, majors, usd):
+def test_risk_reducing_fill_allowed_below_initial_margin(underwater, vault, lens, attacker, trader, eth, majors, usd):
     trade(underwater, attacker, trader, eth.id, -wad("0.1"), wad(2900))  # maker sells 0.1 at mark
     assert vault.position(attacker, eth.id)[0] == wad("0.9")
-    equity, (im, mm) = vault.equity(attacker, majors), vault.margin_requirements(attacker, majors)
+    equity, (im, mm) = lens.equity(attacker, majors), lens.margin_requirements(attacker, majors)
     assert equity == usd(200) and im == usd(261) and mm == usd("130.5")
     assert equity < im  # still below IM: allowed because it reduced risk
 
 
-def test_risk_reducing_fill_as_taker_allowed_below_initial_margin(underwater, vault, attacker, trader, eth, majors, usd):
+def test_risk_reducing_fill_as_taker_allowed_below_initial_margin(underwater, vault, lens, attacker, trader, eth, majors, usd):
     trade(underwater, trader, attacker, eth.id, wad("0.1"), wad(2900))  # attacker takes: sells 0.1
     assert vault.position(attacker, eth.id)[0] == wad("0.9")
-    assert vault.equity(attacker, majors) == usd(200) - usd("0.145")
+    assert lens.equity(attacker, majors) == usd(200) - usd("0.145")
 
 
 def test_risk_increasing_fill_below_initial_margin_reverts(underwater, attacker, trader, eth):
@@ -424,12 +425,12 @@ def test_flip_that_meets_initial_margin_is_allowed(underwater, vault, attacker, 
     assert vault.position(attacker, eth.id)[0] == -wad("0.5")
 
 
-def test_full_close_below_initial_margin_allowed(underwater, vault, attacker, trader, eth, majors, usd):
+def test_full_close_below_initial_margin_allowed(underwater, vault, lens, attacker, trader, eth, majors, usd):
     trade(underwater, attacker, trader, eth.id, -wad(1), wad(2900))
     assert vault.position(attacker, eth.id) == (0, 0)
     assert vault.collateral(attacker, majors) == usd(200)
-    assert vault.margin_requirements(attacker, majors) == (0, 0)
-    assert vault.equity(attacker, majors) == usd(200)
+    assert lens.margin_requirements(attacker, majors) == (0, 0)
+    assert lens.equity(attacker, majors) == usd(200)
 
 
 # ---------------------------------------------------------------- oracle failures seen by fill

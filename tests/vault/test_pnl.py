@@ -18,10 +18,11 @@ def marks_of(system):
 
 def assert_account_matches(system, model, owner, segment):
     vault = system.vault
+    lens = system.lens
     coll, equity, im, mm = model.health(owner.address, segment, marks_of(system))
     assert vault.collateral(owner, segment) == coll
-    assert vault.equity(owner, segment) == equity
-    assert vault.margin_requirements(owner, segment) == (im, mm)
+    assert lens.equity(owner, segment) == equity
+    assert lens.margin_requirements(owner, segment) == (im, mm)
     for m in system.markets.values():
         if m.segment == segment:
             assert vault.position(owner, m.id) == model.positions.get((owner.address, m.id), (0, 0))
@@ -78,7 +79,7 @@ def test_reduce_realizes_pnl_with_cost_basis_rounded_against_each_side(funded, v
     assert vault.collateral(trader, majors) == 100_000_000_000 - trader_fee_open - 99_666_667 - 1_550_000
 
 
-def test_close_realizes_whole_entry(open_eth, vault, deployer, maker, trader, eth, majors, usd):
+def test_close_realizes_whole_entry(open_eth, vault, lens, deployer, maker, trader, eth, majors, usd):
     set_price(open_eth, "ETH-PERP", wad(2800), deployer)
     tx = trade(open_eth, maker, trader, eth.id, -wad(10), wad("2800.5"))
     (event,) = vault.Fill.from_receipt(tx)
@@ -89,11 +90,11 @@ def test_close_realizes_whole_entry(open_eth, vault, deployer, maker, trader, et
     assert vault.collateral(maker, majors) == usd(100_000 - 1995)
     # trader: open fee 15 + close fee ceil(28_005 * 5 / 10_000) = 14.0025
     assert vault.collateral(trader, majors) == usd(100_000) + usd(1995) - usd(15) - usd("14.0025")
-    assert vault.margin_requirements(maker, majors) == vault.margin_requirements(trader, majors) == (0, 0)
-    assert vault.equity(maker, majors) == vault.collateral(maker, majors)
+    assert lens.margin_requirements(maker, majors) == lens.margin_requirements(trader, majors) == (0, 0)
+    assert lens.equity(maker, majors) == vault.collateral(maker, majors)
 
 
-def test_flip_realizes_closed_part_and_opens_the_rest(funded, vault, deployer, maker, trader, eth, majors):
+def test_flip_realizes_closed_part_and_opens_the_rest(funded, vault, lens, deployer, maker, trader, eth, majors):
     trade(funded, maker, trader, eth.id, wad(2), wad(3000))  # maker long 2, entry 6_000_000_000
     set_price(funded, "ETH-PERP", wad(3100), deployer)
     # maker sells 7 at 3100.0000007: cost floor(7 * 3_100_000_000.7) = 21_700_000_004
@@ -105,7 +106,7 @@ def test_flip_realizes_closed_part_and_opens_the_rest(funded, vault, deployer, m
     # trader closing value = ceil(21_700_000_004 * 2 / 7) = 6_200_000_002
     assert event.taker_realized == -6_200_000_002 + 6_000_000_000
     assert vault.position(trader, eth.id) == (wad(5), 21_700_000_004 - 6_200_000_002)
-    assert vault.open_interest(eth.id) == wad(5)
+    assert lens.open_interest(eth.id) == wad(5)
 
 
 def test_rounding_never_credits_more_than_it_debits(funded, vault, deployer, maker, trader, eth):
@@ -139,8 +140,8 @@ def test_sequence_of_fills_matches_model(any_funded, ledger, deployer, maker, tr
             assert_account_matches(system, ledger, who, majors)
             assert_account_matches(system, ledger, who, alts)
     for m in system.markets.values():
-        assert system.vault.accrued_fees(m.id) == ledger.fees.get(m.id, 0)
-        assert system.vault.open_interest(m.id) == ledger.open_interest(m.id)
+        assert system.lens.accrued_fees(m.id) == ledger.fees.get(m.id, 0)
+        assert system.lens.open_interest(m.id) == ledger.open_interest(m.id)
 
 
 def test_reduce_then_close_round_trip_matches_model(any_funded, ledger, deployer, maker, trader):
@@ -159,7 +160,7 @@ def test_reduce_then_close_round_trip_matches_model(any_funded, ledger, deployer
 # ---------------------------------------------------------------- equity, IM and MM formulas
 
 
-def test_equity_and_margins_of_a_short_round_against_the_trader(funded, vault, deployer, maker, trader, eth, majors):
+def test_equity_and_margins_of_a_short_round_against_the_trader(funded, vault, lens, deployer, maker, trader, eth, majors):
     trade(funded, maker, trader, eth.id, wad("0.3333333"), wad(3000))
     mark = wad("3000.0000007")
     set_price(funded, "ETH-PERP", mark, deployer)
@@ -168,28 +169,29 @@ def test_equity_and_margins_of_a_short_round_against_the_trader(funded, vault, d
     value = position_value(size, mark, 6)  # floor of a negative number
     assert value == -((wad("0.3333333") * mark + 10**30 - 1) // 10**30)
     coll = vault.collateral(trader, majors)
-    assert vault.equity(trader, majors) == coll + value - entry
+    assert lens.equity(trader, majors) == coll + value - entry
     notional = ceil_div(abs(size) * mark, 10**30)
-    assert vault.margin_requirements(trader, majors) == (ceil_div(notional * wad("0.1"), wad(1)), ceil_div(notional * wad("0.05"), wad(1)))
-    assert vault.margin_requirements(trader, majors) == vault.margin_requirements(maker, majors)
+    assert lens.margin_requirements(trader, majors) == (ceil_div(notional * wad("0.1"), wad(1)), ceil_div(notional * wad("0.05"), wad(1)))
+    assert lens.margin_requirements(trader, majors) == lens.margin_requirements(maker, majors)
 
 
-def test_margin_requirements_sum_over_markets(open_eth, vault, maker, trader, btc, majors, usd):
+def test_margin_requirements_sum_over_markets(open_eth, vault, lens, maker, trader, btc, majors, usd):
     trade(open_eth, maker, trader, btc.id, -wad("0.5"), wad(60000))
     # ETH 10 * 3000 = 30,000, BTC 0.5 * 60,000 = 30,000
-    assert vault.margin_requirements(maker, majors) == (usd(6000), usd(3000))
-    assert vault.margin_requirements(trader, majors) == (usd(6000), usd(3000))
+    assert lens.margin_requirements(maker, majors) == (usd(6000), usd(3000))
+    assert lens.margin_requirements(trader, majors) == (usd(6000), usd(3000))
 
 
 def test_unrealized_pnl_follows_the_oracle(any_funded, deployer, maker, trader, any_usd):
     system, vault = any_funded, any_funded.vault
+    lens = any_funded.lens
     eth, majors = system.markets["ETH-PERP"], system.segments["majors"]
     trade(system, maker, trader, eth.id, wad(10), wad(3000))
     set_price(system, "ETH-PERP", wad(3150), deployer)
-    assert vault.equity(maker, majors) == any_usd(100_000 + 1500)
-    assert vault.equity(trader, majors) == any_usd(100_000 - 1500 - 15)
+    assert lens.equity(maker, majors) == any_usd(100_000 + 1500)
+    assert lens.equity(trader, majors) == any_usd(100_000 - 1500 - 15)
     assert vault.collateral(maker, majors) == any_usd(100_000)  # nothing realized
-    assert vault.margin_requirements(maker, majors) == (any_usd(3150), any_usd(1575))
+    assert lens.margin_requirements(maker, majors) == (any_usd(3150), any_usd(1575))
 
 
 # ---------------------------------------------------------------- fees
@@ -197,18 +199,19 @@ def test_unrealized_pnl_follows_the_oracle(any_funded, deployer, maker, trader, 
 
 def test_fees_accrue_per_market(any_funded, maker, trader, any_usd):
     system, vault = any_funded, any_funded.vault
+    lens = any_funded.lens
     eth, btc, sol = (system.markets[x] for x in ("ETH-PERP", "BTC-PERP", "SOL-PERP"))
     trade(system, maker, trader, eth.id, wad(10), wad(3000))  # 30,000 -> 15
     trade(system, maker, trader, btc.id, wad(1), wad(60000))  # 60,000 -> 30
     trade(system, trader, maker, eth.id, wad(2), wad(3000))  # 6,000 -> 3 (maker pays taker fee)
-    assert vault.accrued_fees(eth.id) == any_usd(18)
-    assert vault.accrued_fees(btc.id) == any_usd(30)
-    assert vault.accrued_fees(sol.id) == 0
+    assert lens.accrued_fees(eth.id) == any_usd(18)
+    assert lens.accrued_fees(btc.id) == any_usd(30)
+    assert lens.accrued_fees(sol.id) == 0
     assert vault.collateral(maker, system.segments["majors"]) == any_usd(100_000 - 3)
 
 
-def test_maker_and_taker_fees_are_rounded_up(funded, vault, deployer, maker, trader, eth, majors, params):
-    vault.set_market_params(eth.id, params(funded, "ETH-PERP", maker_fee_bps=3, taker_fee_bps=7), sender=deployer)
+def test_maker_and_taker_fees_are_rounded_up(funded, vault, configurator, lens, deployer, maker, trader, eth, majors, params):
+    configurator.set_market_params(eth.id, params(funded, "ETH-PERP", maker_fee_bps=3, taker_fee_bps=7), sender=deployer)
     amount = wad("0.001000001")  # cost floor(0.001000001 * 3000e6) = 3_000_003
     cost = trade_cost(amount, wad(3000), 6)
     assert cost == 3_000_003
@@ -217,7 +220,7 @@ def test_maker_and_taker_fees_are_rounded_up(funded, vault, deployer, maker, tra
     (event,) = vault.Fill.from_receipt(tx)
     assert event.maker_fee == 901 == fee_of(cost, 3)  # 900.0009 -> 901
     assert event.taker_fee == 2101 == fee_of(cost, 7)  # 2100.0021 -> 2101
-    assert vault.accrued_fees(eth.id) == 901 + 2101
+    assert lens.accrued_fees(eth.id) == 901 + 2101
     assert vault.collateral(maker, majors) == 100_000_000_000 - 901
     assert vault.collateral(trader, majors) == 100_000_000_000 - 2101
 
@@ -241,12 +244,13 @@ def _pool_side(system, label):
 
 def test_sweep_fees_splits_between_pool_and_treasury(any_funded, maker, trader, treasury, any_usd):
     system, vault, token = any_funded, any_funded.vault, any_funded.token
+    lens = any_funded.lens
     eth, btc, sol = (system.markets[x] for x in ("ETH-PERP", "BTC-PERP", "SOL-PERP"))
     majors = system.segments["majors"]
     trade(system, maker, trader, eth.id, wad(10), wad("3000.1234567"))
     trade(system, maker, trader, btc.id, wad(1), wad(60000))
     trade(system, maker, trader, sol.id, wad(100), wad(150))  # alts: 7.5
-    fees = vault.accrued_fees(eth.id) + vault.accrued_fees(btc.id)
+    fees = lens.accrued_fees(eth.id) + lens.accrued_fees(btc.id)
     assert fees == fee_of(trade_cost(wad(10), wad("3000.1234567"), system.decimals), 5) + any_usd(30)
     to_pool, to_treasury = _split(vault, fees)
     assert to_pool > 0 and to_treasury > 0
@@ -258,8 +262,8 @@ def test_sweep_fees_splits_between_pool_and_treasury(any_funded, maker, trader, 
     assert token.balanceOf(treasury) - treasury_before == to_treasury
     assert _pool_side(system, "majors") - pool_before == to_pool
     assert token.balanceOf(vault) == vault_before - fees
-    assert vault.accrued_fees(eth.id) == 0 and vault.accrued_fees(btc.id) == 0
-    assert vault.accrued_fees(sol.id) == any_usd("7.5")  # other segment untouched
+    assert lens.accrued_fees(eth.id) == 0 and lens.accrued_fees(btc.id) == 0
+    assert lens.accrued_fees(sol.id) == any_usd("7.5")  # other segment untouched
     (event,) = vault.FeesSwept.from_receipt(tx)
     assert (event.segment, event.to_pool, event.to_treasury) == (majors, to_pool, to_treasury)
 
@@ -272,26 +276,26 @@ def test_sweep_with_nothing_accrued_moves_nothing(funded, vault, token, treasury
     assert (event.segment, event.to_pool, event.to_treasury) == (alts, 0, 0)
 
 
-def test_sweep_pays_the_current_treasury(open_eth, vault, token, deployer, other, majors, usd):
-    vault.set_treasury(other, sender=deployer)
+def test_sweep_pays_the_current_treasury(open_eth, vault, configurator, token, deployer, other, majors, usd):
+    configurator.set_treasury(other, sender=deployer)
     vault.sweep_fees(majors, sender=deployer)
     assert token.balanceOf(other) == _split(vault, usd(15))[1]
 
 
-def test_sweep_with_full_pool_share_pays_only_the_pool(open_eth, vault, token, deployer, treasury, majors, usd):
-    vault.set_pool_fee_share(10_000, sender=deployer)
+def test_sweep_with_full_pool_share_pays_only_the_pool(open_eth, vault, configurator, token, deployer, treasury, majors, usd):
+    configurator.set_pool_fee_share(10_000, sender=deployer)
     before, pool_before = token.balanceOf(treasury), _pool_side(open_eth, "majors")
     vault.sweep_fees(majors, sender=deployer)
     assert token.balanceOf(treasury) == before
     assert _pool_side(open_eth, "majors") - pool_before == usd(15)
 
 
-def test_sweep_of_segment_without_pool_pays_everything_to_treasury(project, funded, vault, token, deployer, maker, trader, treasury, usd):
-    segment = vault.add_segment("no-pool", sender=deployer).return_value
+def test_sweep_of_segment_without_pool_pays_everything_to_treasury(project, funded, vault, configurator, token, deployer, maker, trader, treasury, usd):
+    segment = configurator.add_segment("no-pool", sender=deployer).return_value
     market_id = vault.market_count()
     feed = project.MockAggregator.deploy(8, "X", 100 * 10**8, sender=deployer)
     funded.oracle.set_feed(market_id, feed, 3600, 1, wad(10**6), sender=deployer)
-    vault.add_market("X-PERP", segment, (segment, wad("0.1"), wad("0.05"), 5, 0, 1000, 10**6), sender=deployer)
+    configurator.add_market("X-PERP", segment, (segment, wad("0.1"), wad("0.05"), 5, 0, 1000, 10**6), sender=deployer)
     assert vault.segment_pool(segment) == ape.utils.ZERO_ADDRESS
     for who in (maker, trader):
         fund(funded, who, segment, usd(10_000))
@@ -313,18 +317,18 @@ def test_sweep_unknown_segment_reverts(vault, trader):
 # ---------------------------------------------------------------- segment isolation
 
 
-def test_loss_in_one_segment_leaves_the_other_account_untouched(funded, vault, deployer, maker, trader, eth, sol, majors, alts, usd):
+def test_loss_in_one_segment_leaves_the_other_account_untouched(funded, vault, lens, deployer, maker, trader, eth, sol, majors, alts, usd):
     trade(funded, maker, trader, eth.id, wad(10), wad(3000))
     trade(funded, maker, trader, sol.id, wad(500), wad(150))
-    majors_before = (vault.collateral(maker, majors), vault.equity(maker, majors), vault.margin_requirements(maker, majors))
+    majors_before = (vault.collateral(maker, majors), lens.equity(maker, majors), lens.margin_requirements(maker, majors))
 
     set_price(funded, "SOL-PERP", wad(100), deployer)  # maker loses 25,000 in alts
-    assert vault.equity(maker, alts) == usd(100_000 - 25_000)
-    assert (vault.collateral(maker, majors), vault.equity(maker, majors), vault.margin_requirements(maker, majors)) == majors_before
+    assert lens.equity(maker, alts) == usd(100_000 - 25_000)
+    assert (vault.collateral(maker, majors), lens.equity(maker, majors), lens.margin_requirements(maker, majors)) == majors_before
 
     trade(funded, maker, trader, sol.id, -wad(500), wad(100))  # realize it
     assert vault.collateral(maker, alts) == usd(75_000)
-    assert (vault.collateral(maker, majors), vault.equity(maker, majors), vault.margin_requirements(maker, majors)) == majors_before
+    assert (vault.collateral(maker, majors), lens.equity(maker, majors), lens.margin_requirements(maker, majors)) == majors_before
 
 
 def test_alts_collateral_does_not_margin_majors_positions(funded, vault, maker, attacker, eth, alts, usd):
@@ -337,14 +341,16 @@ def test_accrued_fees_at_packing_limit_revert_until_swept(system18, deployer, ma
     """Fees are packed in 80 bits (~1.2M units of an 18-decimal token): a fill that would overflow
     reverts instead of wrapping, and a (permissionless) sweep unblocks the market."""
     system, vault = system18, system18.vault
+    configurator = system18.configurator
+    lens = system18.lens
     eth, majors = system.markets["ETH-PERP"], system.segments["majors"]
-    vault.set_market_params(eth.id, params(system, "ETH-PERP", taker_fee_bps=100, maker_fee_bps=100), sender=deployer)
+    configurator.set_market_params(eth.id, params(system, "ETH-PERP", taker_fee_bps=100, maker_fee_bps=100), sender=deployer)
     for who in (maker, trader):
         fund(system, who, majors, wad(20_000_000))
     trade(system, maker, trader, eth.id, wad(20_000), wad(3000))  # fees 2 * 600,000
-    assert vault.accrued_fees(eth.id) == wad(1_200_000) < 2**80
-    with ape.reverts("vault: market state overflow"):
+    assert lens.accrued_fees(eth.id) == wad(1_200_000) < 2**80
+    with ape.reverts("packing: market state overflow"):
         trade(system, trader, maker, eth.id, wad(1000), wad(3000))  # +60,000 would pass 2**80
     vault.sweep_fees(majors, sender=trader)
     trade(system, trader, maker, eth.id, wad(1000), wad(3000))
-    assert vault.accrued_fees(eth.id) == wad(60_000)
+    assert lens.accrued_fees(eth.id) == wad(60_000)

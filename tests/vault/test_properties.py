@@ -75,20 +75,22 @@ class Checker:
         self.system, self.actors, self.treasury, self.model = system, actors, treasury, model
         self.w3 = chain.provider.web3
         self.vault, self.token = _web3_contract(system.vault), _web3_contract(system.token)
+        self.lens = _web3_contract(system.lens)
         self.segments = sorted(system.segments.values())
         self.markets = sorted(system.markets.values(), key=lambda m: m.id)
         self.total = None
 
     def _read(self):
         v, t, actors = self.vault.functions, self.token.functions, [a.address for a in self.actors]
+        lens = self.lens.functions
         holders = [self.treasury.address, self.system.backstop.address]
         holders += [pool.address for pool in self.system.pools.values()]
         calls = [t.balanceOf(self.system.vault.address)] + [t.balanceOf(h) for h in holders]
         calls += [t.balanceOf(a) for a in actors]
         calls += [v.collateral(a, seg) for a in actors for seg in self.segments]
         calls += [v.position(a, m.id) for m in self.markets for a in actors]
-        calls += [v.accrued_fees(m.id) for m in self.markets] + [v.open_interest(m.id) for m in self.markets]
-        calls += [v.accrued_penalties(m.id) for m in self.markets]
+        calls += [lens.accrued_fees(m.id) for m in self.markets] + [lens.open_interest(m.id) for m in self.markets]
+        calls += [lens.accrued_penalties(m.id) for m in self.markets]
         with self.w3.batch_requests() as batch:
             for call in calls:
                 batch.add(call)
