@@ -17,7 +17,7 @@ import os
 from ape import chain
 from silverback import SilverbackBot
 
-from backstop.deploy import load_system
+from backstop.client.deploy import load_system
 from backstop.keeper import depositors, liquidate_all
 
 bot = SilverbackBot(signer_required=True)

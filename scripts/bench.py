@@ -21,12 +21,12 @@ from typing import Any, Callable
 
 from ape import accounts, chain, project
 
-from backstop import codesize, display, gas
-from backstop.actors import fill, fund, set_price, signed_order, trade
-from backstop.config import SystemConfig
-from backstop.deploy import Market, System, deploy_system
-from backstop.speed import disable_post_transaction_trace
-from backstop.units import quote, wad
+from backstop.reporting import codesize, display, gas
+from backstop.client.actors import fill, fund, set_price, signed_order, trade
+from backstop.core.config import SystemConfig
+from backstop.client.deploy import Market, System, deploy_system
+from backstop.client.speed import disable_post_transaction_trace
+from backstop.core.units import quote, wad
 
 
 @dataclass
@@ -56,6 +56,14 @@ def scenario(name: str, note: str = "") -> Callable[[Scenario], Scenario]:
         return fn
 
     return register
+
+
+def scenario_named(name: str) -> Scenario:
+    """The registered scenario measuring operation `name`."""
+    for existing, _, fn in SCENARIOS:
+        if existing == name:
+            return fn
+    raise KeyError(name)
 
 
 # ---------------------------------------------------------------- base state

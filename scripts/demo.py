@@ -1,7 +1,7 @@
 """Backstop end to end on a local chain (`make demo`, i.e. `ape run demo`).
 
 ape-foundry starts Anvil on a random port, the script deploys the whole system with the
-one deployment path (backstop.deploy.deploy_system), then:
+one deployment path (backstop.client.deploy.deploy_system), then:
 
   an LP funds the majors insurance pool and the backstop -> maker and trader deposit ->
   maker signs an EIP-712 order, trader fills it -> the price moves -> the winner closes
@@ -21,13 +21,13 @@ from typing import Any
 
 from ape import accounts, chain
 
-from backstop import display
-from backstop.actors import fill, fund, set_price, signed_order, trade
-from backstop.pools import pool_view
-from backstop.config import SystemConfig
-from backstop.deploy import System, deploy_system
-from backstop.speed import disable_post_transaction_trace
-from backstop.units import from_wad, quote, wad
+from backstop.reporting import display
+from backstop.client.actors import fill, fund, set_price, signed_order, trade
+from backstop.client.pools import pool_view
+from backstop.core.config import SystemConfig
+from backstop.client.deploy import System, deploy_system
+from backstop.client.speed import disable_post_transaction_trace
+from backstop.core.units import from_wad, quote, wad
 
 DEPOSIT = 100_000  # quote units per trader
 SIZE = wad(10)  # ETH the maker buys
@@ -262,7 +262,7 @@ def winner_paid_in_full(d: Demo) -> None:
 
 
 def check_conservation(d: Demo) -> None:
-    """DESIGN.md invariant 1: the vault holds exactly what it owes: collateral, unswept
+    """docs/design.md, invariant 1: the vault holds exactly what it owes: collateral, unswept
     fees and penalties, minus the cost basis of open positions (zero-sum PnL)."""
     display.step("Conservation: every quote unit is accounted for, to the wei")
     vault = d.system.vault

@@ -4,9 +4,9 @@
     ape run deploy --network ethereum:sepolia:node \\
         --config deployments/sepolia.config.json --account my-deployer
 
-Uses the one deployment path, backstop.deploy.deploy_system: on a local network it deploys
+Uses the one deployment path, backstop.client.deploy.deploy_system: on a local network it deploys
 mock token and feeds; on any other network it takes the real quote token and Chainlink feed
-addresses from --config (backstop.config.SystemConfig.from_file) and never deploys mocks;
+addresses from --config (backstop.core.config.SystemConfig.from_file) and never deploys mocks;
 the config's "governance" section must name a guardian and proposers, and every admin role
 ends with the Timelock. Writes the addresses to deployments/<network>.json.
 """
@@ -17,9 +17,9 @@ import click
 from ape import accounts
 from ape.cli import ConnectedProviderCommand
 
-from backstop import display
-from backstop.config import ConfigError, SystemConfig
-from backstop.deploy import deploy_system, is_local_network
+from backstop.reporting import display
+from backstop.core.config import ConfigError, SystemConfig
+from backstop.client.deploy import deploy_system, is_local_network
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy Backstop and write deployments/<network>.json")

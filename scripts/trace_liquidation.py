@@ -2,12 +2,12 @@
 
 from ape import chain
 
-from scripts.bench import _engine_partial, setup  # noqa: E402
+from scripts.bench import scenario_named, setup
 
 
 def main():
     b = setup()
-    receipt = _engine_partial(b)
+    receipt = scenario_named("engine.liquidate_partial")(b)
     print("gas_used", receipt.gas_used)
     receipt.show_trace()
     receipt.show_gas_report()

@@ -5,11 +5,11 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from backstop.actors import fund, set_price, signed_order, trade
-from backstop.config import SystemConfig
-from backstop.deploy import deploy_system
-from backstop.speed import disable_post_transaction_trace
-from backstop.units import quote, wad
+from backstop.client.actors import fund, set_price, signed_order, trade
+from backstop.core.config import SystemConfig
+from backstop.client.deploy import deploy_system
+from backstop.client.speed import disable_post_transaction_trace
+from backstop.core.units import quote, wad
 
 disable_post_transaction_trace()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backstop import codesize
+from backstop.reporting import codesize
 
 REPO = Path(__file__).parents[1]
 REPORT = REPO / codesize.DEFAULT_PATH

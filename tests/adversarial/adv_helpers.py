@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from ape import chain, project
 
-from backstop.units import quote
+from backstop.core.units import quote
 
 
 class Books:
-    """Conservation and exposure checks (DESIGN.md invariants 1, 2, 9)."""
+    """Conservation and exposure checks (docs/design.md, invariants 1, 2, 9)."""
 
     def __init__(self, system, owners):
         self.system = system

@@ -9,11 +9,11 @@ segments (`funded`). `keeper` holds 100,000 in both segments.
 from __future__ import annotations
 
 import pytest
-from backstop.actors import fund
-from backstop.agents import Env
 from adv_helpers import Books
 
-WAD = 10**18
+from backstop.client.actors import fund
+from backstop.core.units import WAD
+from backstop.sim.agents import Env
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,12 @@ import ape
 import pytest
 from ape import chain
 
-from backstop.actors import fund, trade
-from backstop.agents import Agent, GapLoser, ThinMarketDumper, WhaleSelfLiquidator
-from backstop.units import wad
+from backstop.client.actors import fund, trade
+from backstop.sim.agents import Agent, GapLoser, ThinMarketDumper, WhaleSelfLiquidator
+from backstop.core.units import WAD, wad
 
 from adv_helpers import events, now, pool_state
 
-WAD = 10**18
 
 
 def liquidate_all(system, owner, market, keeper, rounds=12):
@@ -197,7 +196,7 @@ def test_whale_with_own_counterparty_extraction_is_bounded_by_auction(env, syste
     move is neutral for the attacker, so what is left is the pool's payment of the auction
     discount beyond the whale's equity. Bound from the parameters: attacker P&L <= pool loss
     <= auction_max_discount x notional at the gap (+ keeper floor), and only when no honest
-    keeper takes the position during the 600 s auction (DESIGN.md: keepers compete)."""
+    keeper takes the position during the 600 s auction (docs/design.md: keepers compete)."""
     agent = Agent(env, [attacker, attacker2, attacker3])
     agent.begin()
     agent.deposit(attacker, majors, usd(15_000))

@@ -5,13 +5,12 @@ import ape
 import pytest
 from ape import chain
 
-from backstop.actors import fund, signed_order, fill, trade
-from backstop.agents import MangoPump, Agent
-from backstop.units import wad
+from backstop.client.actors import fund, signed_order, fill, trade
+from backstop.sim.agents import MangoPump, Agent
+from backstop.core.units import WAD, wad
 
 from adv_helpers import events, now, pool_state
 
-WAD = 10**18
 
 
 def test_mango_pump_cannot_withdraw_unrealized_pnl(env, system, attacker, maker, eth, majors, usd, books):

@@ -4,13 +4,12 @@ Drift LUNA 2022 (one segment's crash reaching another segment's pool / the whole
 import ape
 from ape import chain
 
-from backstop.actors import fund, trade
-from backstop.agents import CrossSegmentDrainer, DeficitDodger, JitLp
-from backstop.units import wad
+from backstop.client.actors import fund, trade
+from backstop.sim.agents import CrossSegmentDrainer, DeficitDodger, JitLp
+from backstop.core.units import WAD, wad
 
 from adv_helpers import deploy_hostile_market, events, pool_state
 
-WAD = 10**18
 
 
 def _heavy_trading(system, maker, trader, eth, rounds=4, size=300):

@@ -8,7 +8,7 @@ shows each callback would have moved value otherwise."""
 import pytest
 from ape import project
 
-from backstop.agents import Agent, Env
+from backstop.sim.agents import Agent, Env
 
 from adv_helpers import deploy_hostile_market
 

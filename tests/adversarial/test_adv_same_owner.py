@@ -1,7 +1,7 @@
 """Same owner on both sides of trades: two attacker accounts fill each other at off-market
 prices to park the loss in one account (bad debt for the pool) and the profit in the other."""
 
-from backstop.agents import WashTrader
+from backstop.sim.agents import WashTrader
 
 from adv_helpers import pool_state
 

@@ -13,12 +13,11 @@ import ape
 import pytest
 from ape import chain
 
-from backstop.actors import fund, set_price, trade
-from backstop.units import wad
+from backstop.client.actors import fund, set_price, trade
+from backstop.core.units import WAD, wad
 
 from adv_helpers import events
 
-WAD = 10**18
 
 
 def _equity(system, owner, segment) -> int:

@@ -19,11 +19,10 @@ import ape
 import pytest
 from ape import chain, project
 
-from backstop.actors import fund, signed_order, trade
-from backstop.orders import build_order, sign_order
-from backstop.units import quote, wad
+from backstop.client.actors import fund, signed_order, trade
+from backstop.core.orders import build_order, sign_order
+from backstop.core.units import WAD, quote, wad
 
-WAD = 10**18
 MAX = 2**256 - 1
 I_MIN = -(2**255)
 I_MAX = 2**255 - 1

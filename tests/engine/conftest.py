@@ -19,10 +19,9 @@ from decimal import Decimal
 import pytest
 from ape import chain
 
-from backstop.actors import fund, set_price, trade
-from backstop.units import quote, wad
+from backstop.client.actors import fund, set_price, trade
+from backstop.core.units import WAD, quote, wad
 
-WAD = 10**18
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +118,7 @@ class Kit:
         assert int(self.lens.open_interest(market_id)) == sum(s for s in sizes if s > 0)
 
     def conservation(self, owners, extra_holders=()) -> None:
-        """DESIGN.md invariant 1, to the wei: every contract holds exactly what it tracks,
+        """docs/design.md, invariant 1, to the wei: every contract holds exactly what it tracks,
         and the token supply is exactly the sum of all holders' balances."""
         system, vault, token = self.system, self.vault, self.token
         lens = self.lens

@@ -3,9 +3,8 @@
 import pytest
 from ape import chain
 
-from backstop.units import wad
+from backstop.core.units import WAD, wad
 
-WAD = 10**18
 
 
 def expected_discount(engine, elapsed: int) -> int:

@@ -3,8 +3,8 @@
 import ape
 import pytest
 
-from backstop.actors import trade
-from backstop.units import wad
+from backstop.client.actors import trade
+from backstop.core.units import wad
 
 # |winner's loss vs mark - deficit| and the bankrupt account's final collateral are within
 # this many quote units: cost = floor(size x price), the mark value floor(size x mark) and

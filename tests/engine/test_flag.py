@@ -2,7 +2,7 @@
 
 import ape
 
-from backstop.units import wad
+from backstop.core.units import wad
 
 
 def test_healthy_account_cannot_be_flagged(short_eth, engine, trader, keeper, majors, kit):

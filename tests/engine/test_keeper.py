@@ -3,9 +3,9 @@
 import pytest
 
 from backstop import keeper as kp
-from backstop.actors import trade
-from backstop.deploy import load_system
-from backstop.units import wad
+from backstop.client.actors import trade
+from backstop.client.deploy import load_system
+from backstop.core.units import wad
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from fractions import Fraction
 import ape
 import pytest
 
-from backstop.actors import trade
-from backstop.units import wad
+from backstop.client.actors import trade
+from backstop.core.units import WAD, wad
 
-WAD = 10**18
 
 
 def ratio(h) -> Fraction:

@@ -2,10 +2,9 @@
 
 import ape
 
-from backstop.actors import trade
-from backstop.units import wad
+from backstop.client.actors import trade
+from backstop.core.units import WAD, wad
 
-WAD = 10**18
 
 
 def _first_full_close_price(kit, trader, eth, majors):

@@ -8,7 +8,7 @@ with coincurve, and receipts + every invariant read come back in one JSON-RPC ba
 
 import pytest
 
-from backstop.model import Rpc
+from backstop.sim.model import Rpc
 
 
 @pytest.fixture(scope="session")

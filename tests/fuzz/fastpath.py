@@ -11,7 +11,9 @@ from coincurve import PrivateKey
 from eth_abi import encode
 from eth_utils import keccak
 
-from backstop.model import Rpc, RpcError, Tx, _addr, selector
+from backstop.core.abi import address_of, selector
+from backstop.core.orders import EIP712_NAME, EIP712_VERSION
+from backstop.sim.model import Rpc, RpcError, Tx
 
 GAS = hex(6_000_000)
 ORDER_TYPE = "(address,uint256,int256,uint256,uint256,uint256,bool)"
@@ -54,8 +56,8 @@ class Sender:
         self.sync = True  # Anvil >= 1.4: eth_sendTransactionSync returns the mined receipt
 
     def send(self, kind: str, sender, to, signature: str, *args, **meta) -> Tx:
-        frm = _addr(sender)
-        tx = {"from": frm, "to": _addr(to), "data": calldata(signature, *args), "gas": GAS}
+        frm = address_of(sender)
+        tx = {"from": frm, "to": address_of(to), "data": calldata(signature, *args), "gas": GAS}
         self.sent += 1
         if self.sync:
             try:
@@ -75,8 +77,8 @@ class Sender:
     def send_nowait(self, kind: str, sender, to, signature: str, *args, nonce: int | None = None, **meta) -> Tx:
         """eth_sendTransaction without waiting for a receipt (automine off: the transaction
         waits in the pool for evm_mine); the Tracker fetches the receipt with the step."""
-        frm = _addr(sender)
-        tx = {"from": frm, "to": _addr(to), "data": calldata(signature, *args), "gas": GAS}
+        frm = address_of(sender)
+        tx = {"from": frm, "to": address_of(to), "data": calldata(signature, *args), "gas": GAS}
         if nonce is not None:
             tx["nonce"] = hex(nonce)
         self.sent += 1
@@ -90,9 +92,9 @@ class OrderSigner:
     def __init__(self, chain_id: int, vault: str, keys: dict[str, bytes]):
         self.domain = keccak(encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [DOMAIN_TYPEHASH, keccak(text="Backstop"), keccak(text="1"), chain_id, _addr(vault)],
+            [DOMAIN_TYPEHASH, keccak(text=EIP712_NAME), keccak(text=EIP712_VERSION), chain_id, address_of(vault)],
         ))
-        self.keys = {_addr(a): PrivateKey(k) for a, k in keys.items()}
+        self.keys = {address_of(a): PrivateKey(k) for a, k in keys.items()}
 
     def digest(self, order: tuple) -> bytes:
         struct = keccak(encode(
@@ -102,6 +104,6 @@ class OrderSigner:
         return keccak(b"\x19\x01" + self.domain + struct)
 
     def sign(self, order: tuple, signer: str | None = None) -> bytes:
-        key = self.keys[_addr(signer or order[0])]
+        key = self.keys[address_of(signer or order[0])]
         sig = key.sign_recoverable(self.digest(order), hasher=None)
         return sig[:64] + bytes([sig[64] + 27])

@@ -1,6 +1,6 @@
 """Deterministic reproductions of what the stateful fuzzer found (see test_stateful.py).
 
-Each test asserts the invariant as DESIGN.md states it; a test that reproduces a contract
+Each test asserts the invariant as docs/design.md states it; a test that reproduces a contract
 bug that is not fixed yet is marked xfail(strict=True): it turns into an XPASS failure the
 day the contract is fixed, and the marker (and the fuzzer's FUZZ_KNOWN tolerance) must go.
 """
@@ -8,8 +8,8 @@ day the contract is fixed, and the marker (and the fuzzer's FUZZ_KNOWN tolerance
 import pytest
 from ape import chain
 
-from backstop.actors import fund, set_price, trade
-from backstop.units import quote, wad
+from backstop.client.actors import fund, set_price, trade
+from backstop.core.units import quote, wad
 
 pytestmark = pytest.mark.fuzz
 
@@ -49,7 +49,7 @@ def test_regression_full_close_lowers_margin_ratio(system, deployer, maker, trad
     after = vault.account_health(trader, majors)
     assert after.mm > 0  # the ETH position is still open: the account was not closed fully
     assert before.equity > 0
-    # DESIGN.md invariant 4: "a liquidation never lowers the liquidated account's margin ratio
+    # docs/design.md, invariant 4: "a liquidation never lowers the liquidated account's margin ratio
     # unless it closes the account fully"
     assert after.equity * before.mm >= before.equity * after.mm, (
         f"ratio {before.equity}/{before.mm} -> {after.equity}/{after.mm}")

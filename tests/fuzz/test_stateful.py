@@ -6,8 +6,8 @@ keepers (flag / liquidate / deleverage / settle), an LP (segment pools and the b
 deployer (publishes oracle prices) and the treasury (receives fees).
 
 Every step is one or a few raw transactions (see fastpath.py); after every step one JSON-RPC
-batch fetches the receipts and the whole state and backstop.model.Tracker checks every
-invariant (mirror of collateral/positions/fees/pool assets to the wei + DESIGN.md 1-9, the
+batch fetches the receipts and the whole state and backstop.sim.model.Tracker checks every
+invariant (mirror of collateral/positions/fees/pool assets to the wei + docs/design.md invariants 1-9, the
 (11) liveness simulations and (12) per-segment cash / no contagion of backstop/model.py).
 Reverting transactions are part of the sequences; invariants must hold after them too.
 `block_burst` puts 2-4 keeper transactions in one block (automine off, evm_mine) against the
@@ -31,13 +31,14 @@ from ape import chain
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from backstop.model import (MAX_UINT, T_BADDEBT, T_COVER, T_DRAW, T_LIQUIDATED, Reader, RpcError, Tracker, _addr,
-                            _u, parse_logs, topic)
+from backstop.core.abi import address_of, topic, word_uint
+from backstop.core.units import WAD, MAX_UINT256 as MAX_UINT
+from backstop.sim.model import (T_BADDEBT, T_COVER, T_DRAW, T_LIQUIDATED, T_TRANSFERRED, Reader, RpcError, Tracker,
+                                parse_logs)
 from fastpath import ORDER_TYPE, OrderSigner, Sender, calldata
 
 pytestmark = pytest.mark.fuzz
 
-WAD = 10**18
 MAX_EXPIRY = 2**64
 # known contract bugs (pinned in test_regressions.py) the fuzzer tolerates and counts instead of failing on
 # Empty: nothing open. Example: FUZZ_KNOWN="(4b)" tolerated full-close liquidations lowering the ratio
@@ -49,7 +50,7 @@ KNOWN = set(filter(None, os.environ.get("FUZZ_KNOWN", "").split(",")))
 T_DELEVERAGED9 = topic("Deleveraged(address,address,uint256,uint256,uint256,uint256,uint256,address,uint256)")
 T_SETTLED = topic("BadDebtSettled(address,uint256,uint256)")
 T_GATED = topic("WithdrawalsGated(uint256,uint256)")
-T_TRANSFERRED = topic("PositionTransferred(address,address,uint256,int256,uint256,uint256,uint256,int256)")
+
 DEL_SIG = "deleverage(address,uint256,address,uint256)"
 LIQ_SIG = "liquidate(address,uint256,uint256)"
 
@@ -74,7 +75,7 @@ class Ctx:
 
     def __init__(self, system, rpc, roles, keys):
         self.system, self.rpc = system, rpc
-        self.roles = {k: _addr(v) for k, v in roles.items()}
+        self.roles = {k: address_of(v) for k, v in roles.items()}
         r = self.roles
         self.traders = [r["maker"], r["trader"], r["other"], r["whale"], r["attacker"], r["keeper"], r["keeper2"]]
         self.keepers = [r["keeper"], r["keeper2"]]
@@ -82,14 +83,14 @@ class Ctx:
         self.actors = list(dict.fromkeys(self.traders + self.pool_holders + [r["deployer"]]))
         self.markets = sorted(system.markets.values(), key=lambda m: m.id)
         self.segments = sorted(system.segments.values())
-        self.pools = [_addr(system.pools[label]) for label in sorted(system.pools, key=system.segments.get)]
-        self.pools.append(_addr(system.backstop))
-        self.seg_pool = {system.segments[label]: _addr(p) for label, p in system.pools.items()}
-        self.feeds = {m.id: _addr(m.feed) for m in self.markets}
+        self.pools = [address_of(system.pools[label]) for label in sorted(system.pools, key=system.segments.get)]
+        self.pools.append(address_of(system.backstop))
+        self.seg_pool = {system.segments[label]: address_of(p) for label, p in system.pools.items()}
+        self.feeds = {m.id: address_of(m.feed) for m in self.markets}
         self.feed_scale = {m.id: 10 ** (18 - m.spec.feed_decimals) for m in self.markets}
         self.base_price = {m.id: int(m.spec.price * 10**m.spec.feed_decimals) * self.feed_scale[m.id] for m in self.markets}
         self.unit = 10**system.decimals
-        self.vault, self.engine, self.token = _addr(system.vault), _addr(system.engine), _addr(system.token)
+        self.vault, self.engine, self.token = address_of(system.vault), address_of(system.engine), address_of(system.token)
         self.sender = Sender(rpc)
         self.signer = OrderSigner(chain.chain_id, self.vault, keys)
         self.reader = Reader(rpc, system, self.actors, pool_holders=self.pool_holders)
@@ -210,7 +211,7 @@ class BackstopMachine(RuleBasedStateMachine):
             for lg in logs:
                 t0 = lg.topics[0]
                 if t0 == T_COVER and lg.address in c.pools[:-1]:
-                    requested, by_pool = _u(lg.word(0)), _u(lg.word(1))
+                    requested, by_pool = word_uint(lg.word(0)), word_uint(lg.word(1))
                     if by_pool:
                         reach("pool_cover")
                     key = (t.block, lg.address)
@@ -218,7 +219,7 @@ class BackstopMachine(RuleBasedStateMachine):
                     limit = c.cover_limit.get(lg.address)
                     if by_pool < requested and limit is not None and limit < MAX_UINT and covered[key] >= limit:
                         reach("cover_limit_hit")
-                elif t0 == T_DRAW and lg.address == c.pools[-1] and _u(lg.word(1)):
+                elif t0 == T_DRAW and lg.address == c.pools[-1] and word_uint(lg.word(1)):
                     reach("backstop_draw")
                 elif t0 == T_GATED and lg.address == c.vault:
                     reach("withdrawal_gate")
@@ -235,17 +236,17 @@ class BackstopMachine(RuleBasedStateMachine):
             for lg in parse_logs(t.receipt):
                 t0, names = lg.topics[0], []
                 if t0 == T_COVER and lg.address in c.pools:
-                    names = ["Cover"] + (["Cover.by_backstop"] if _u(lg.word(2)) else []) + \
-                            (["Cover.unpaid"] if _u(lg.word(3)) else [])
+                    names = ["Cover"] + (["Cover.by_backstop"] if word_uint(lg.word(2)) else []) + \
+                            (["Cover.unpaid"] if word_uint(lg.word(3)) else [])
                 elif t0 == T_DRAW and lg.address == c.pools[-1]:
-                    names = ["Draw"] + (["Draw.paid"] if _u(lg.word(1)) else []) + \
-                            (["Draw.capped"] if _u(lg.word(1)) < _u(lg.word(0)) else [])
+                    names = ["Draw"] + (["Draw.paid"] if word_uint(lg.word(1)) else []) + \
+                            (["Draw.capped"] if word_uint(lg.word(1)) < word_uint(lg.word(0)) else [])
                 elif t0 == T_DELEVERAGED9 and lg.address == c.engine:
-                    names = ["Deleveraged"] + (["Deleveraged.socialized"] if _u(lg.word(3)) else [])
+                    names = ["Deleveraged"] + (["Deleveraged.socialized"] if word_uint(lg.word(3)) else [])
                 elif t0 == T_BADDEBT and lg.address == c.vault:
-                    names = ["BadDebtCovered"] + (["BadDebtCovered.unpaid"] if _u(lg.word(2)) else [])
+                    names = ["BadDebtCovered"] + (["BadDebtCovered.unpaid"] if word_uint(lg.word(2)) else [])
                 elif t0 == T_SETTLED and lg.address == c.engine:
-                    names = ["BadDebtSettled"] + (["BadDebtSettled.unpaid"] if _u(lg.word(0)) else [])
+                    names = ["BadDebtSettled"] + (["BadDebtSettled.unpaid"] if word_uint(lg.word(0)) else [])
                 elif t0 == T_LIQUIDATED and lg.address == c.engine:
                     names = ["Liquidated"]
                 for n in names:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from eth_utils import to_checksum_address
 
-import backstop.deploy
-from backstop.config import ZERO_ADDRESS, ConfigError, GovernanceSpec, MarketSpec, SystemConfig
-from backstop.deploy import deploy_system
-from backstop.governance import admin_roles_held, governed_by_label, roles_held
+import backstop.client.deploy
+from backstop.core.config import ZERO_ADDRESS, ConfigError, GovernanceSpec, MarketSpec, SystemConfig
+from backstop.client.deploy import deploy_system
+from backstop.client.governance import admin_roles_held, governed_by_label, roles_held
 
 EXAMPLE = Path(__file__).parents[2] / "deployments" / "sepolia.example.json"
 DELAY = 3 * 86400
@@ -26,7 +26,7 @@ SOMEWHERE = "0x00000000000000000000000000000000000000C3"  # a token / feed for c
 def live_path():
     """deploy_system takes its live path (real token and feeds, hand-over) on Anvil."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backstop.deploy, "is_local_network", lambda: False)
+        patch.setattr(backstop.client.deploy, "is_local_network", lambda: False)
         yield
 
 

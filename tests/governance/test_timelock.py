@@ -1,13 +1,13 @@
-"""DESIGN.md invariant 10: parameters change only by their role, through the timelock; the
+"""docs/design.md, invariant 10: parameters change only by their role, through the timelock; the
 guardian can only pause."""
 
 import ape
 import pytest
 
-from backstop.config import GovernanceSpec, SystemConfig
-from backstop.deploy import deploy_system
-from backstop.governance import ADMIN_ROLES, execute, governed_contracts, operation_salt, schedule
-from backstop.units import wad
+from backstop.core.config import GovernanceSpec, SystemConfig
+from backstop.client.deploy import deploy_system
+from backstop.client.governance import ADMIN_ROLES, execute, governed_contracts, operation_salt, schedule
+from backstop.core.units import wad
 
 DELAY = 2 * 86400
 MISSING_ROLE = "access_control: account is missing role"

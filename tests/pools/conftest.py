@@ -1,5 +1,5 @@
 """Fixtures of the pool suite: a 6-decimal quote token, one InsurancePool per segment and the
-BackstopPool, deployed once per session with backstop.pools.deploy_pools.
+BackstopPool, deployed once per session with backstop.client.pools.deploy_pools.
 
 "The vault" here is a plain test account (`settler`) holding INCOME_ROLE and COVER_ROLE on
 every pool, exactly the roles deploy_pools grants to system.vault.
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from ape import project
 
-from backstop.pools import deploy_pools
-from backstop.units import quote
+from backstop.client.pools import deploy_pools
+from backstop.core.units import quote
 
 from pool_helpers import DECIMALS
 

@@ -7,8 +7,6 @@ DAY = 86400
 COOLDOWN = 7 * DAY
 WINDOW = 2 * DAY
 VESTING = DAY
-VIRTUAL_SHARES = 10**6
-MAX_UINT256 = 2**256 - 1
 MISSING_ROLE = "access_control: account is missing role"
 
 
@@ -38,10 +36,6 @@ def next_tx_at(timestamp):
 
 def now():
     return chain.blocks.head.timestamp
-
-
-def ceil_div(a, b):
-    return -(-a // b)
 
 
 def events(receipt, contract, name):

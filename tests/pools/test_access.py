@@ -4,7 +4,8 @@ import ape
 import pytest
 from ape import project
 
-from pool_helpers import MAX_UINT256, MISSING_ROLE, COOLDOWN, VIRTUAL_SHARES, deposit, next_tx_at
+from backstop.core.units import MAX_UINT256, VIRTUAL_SHARES
+from pool_helpers import MISSING_ROLE, COOLDOWN, deposit, next_tx_at
 
 
 def test_zero_amounts(pool, backstop, token, settler, lp, deployer, usd):

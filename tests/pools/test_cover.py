@@ -4,7 +4,8 @@ per-block limit; segment isolation (invariant 9); draw cap per segment per windo
 import ape
 from ape import chain
 
-from pool_helpers import DAY, MAX_UINT256, deposit, next_tx_at, now
+from backstop.core.units import MAX_UINT256
+from pool_helpers import DAY, deposit, next_tx_at, now
 
 
 def _cover(pool, backstop, settler, token, amount):

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from ape import chain, project
 
-from backstop.pools import deploy_pools, pool_view, trailing_apy
+from backstop.client.pools import deploy_pools, pool_view, trailing_apy
 from pool_helpers import COOLDOWN, DAY, deposit, income, mine_at, next_tx_at
 
 

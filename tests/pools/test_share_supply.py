@@ -8,7 +8,7 @@ import ape
 import pytest
 from ape import project
 
-from backstop.pools import deploy_pools
+from backstop.client.pools import deploy_pools
 
 MAX_SHARES = 2**160 - 1
 ONE = 10**18  # one whole unit of the 18-decimal quote token

@@ -4,7 +4,8 @@ import ape
 from ape import chain
 from hypothesis import given, strategies as st
 
-from pool_helpers import COOLDOWN, DECIMALS, VIRTUAL_SHARES, deposit, income, next_tx_at, now
+from backstop.core.units import VIRTUAL_SHARES
+from pool_helpers import COOLDOWN, DECIMALS, deposit, income, next_tx_at, now
 
 ONE_SHARE = 10 ** (DECIMALS + 6)
 

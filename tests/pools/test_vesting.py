@@ -1,6 +1,7 @@
 """Income: backstop share, linear vesting, weighted merge, JIT deposits, losses hit unvested first."""
 
-from pool_helpers import DAY, ceil_div, deposit, income, mine_at, next_tx_at, now
+from backstop.core.units import ceil_div
+from pool_helpers import DAY, deposit, income, mine_at, next_tx_at, now
 
 
 def test_notify_income_splits_with_backstop(pool, backstop, token, settler, lp, usd):

@@ -2,10 +2,9 @@
 
 import pytest
 
-from backstop.actors import fund
-from backstop.units import quote
-
-from vault_model import MarketCfg, Model
+from backstop.client.actors import fund
+from backstop.core.ledger import MarketCfg, Model
+from backstop.core.units import quote
 
 
 @pytest.fixture(params=["system", "system18"], ids=["usdc6", "quote18"])

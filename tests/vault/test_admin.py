@@ -4,8 +4,8 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from backstop.actors import fund, trade
-from backstop.units import wad
+from backstop.client.actors import fund, trade
+from backstop.core.units import wad
 
 MISSING_ROLE = "access_control: account is missing role"
 MAX_U64 = 2**64 - 1

@@ -3,8 +3,8 @@
 import ape
 import pytest
 
-from backstop.actors import fund, set_price, trade
-from backstop.units import wad
+from backstop.client.actors import fund, set_price, trade
+from backstop.core.units import wad
 
 
 # ---------------------------------------------------------------- deposit

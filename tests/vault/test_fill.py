@@ -5,9 +5,9 @@ from dataclasses import replace
 import ape
 import pytest
 
-from backstop.actors import fill, fund, set_price, signed_order, trade
-from backstop.orders import build_order, sign_order
-from backstop.units import wad
+from backstop.client.actors import fill, fund, set_price, signed_order, trade
+from backstop.core.orders import build_order, sign_order
+from backstop.core.units import wad
 
 
 def _cost(system, amount, price):

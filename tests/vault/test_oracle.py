@@ -3,8 +3,8 @@
 import ape
 import pytest
 
-from backstop.actors import fill, signed_order
-from backstop.units import wad
+from backstop.client.actors import fill, signed_order
+from backstop.core.units import wad
 
 MISSING_ROLE = "access_control: account is missing role"
 FREE_ID = 77  # a market id without a feed in the session deployment

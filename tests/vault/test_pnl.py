@@ -1,16 +1,15 @@
 """Realized / unrealized PnL, fees and margin numbers, exact to the quote unit.
 
-Expected values come from vault_model (the documented rounding rules), and the 6-decimal
+Expected values come from backstop.core.margin (the documented rounding rules), and the 6-decimal
 cases also spell the numbers out by hand so that a wrong model cannot hide a wrong vault.
 """
 
 import ape
 import pytest
 
-from backstop.actors import fill, fund, set_price, signed_order, trade
-from backstop.units import wad
-
-from vault_model import apply_trade, ceil_div, fee_of, margin_of, position_value, trade_cost
+from backstop.client.actors import fill, fund, set_price, signed_order, trade
+from backstop.core.margin import apply_trade, fee_of, margin_of, position_value, trade_cost
+from backstop.core.units import ceil_div, wad
 
 
 def marks_of(system):

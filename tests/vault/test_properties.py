@@ -6,7 +6,7 @@ After every step of every example:
       vault + treasury + segment pools + backstop + actors' wallets is constant (sweeps included);
   (2) Σ position sizes == 0 in every market;
   (3) open_interest == Σ positive sizes;
-  (4) collateral, positions and accrued fees equal the reference model (vault_model), which
+  (4) collateral, positions and accrued fees equal the reference ledger (backstop.core.ledger), which
       applies the documented rounding rules to every fill that succeeded on chain.
 Reverting steps are part of the sequences: the invariants must hold after them too.
 
@@ -18,8 +18,8 @@ import ape
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from backstop.actors import fill, fund, set_price, signed_order
-from backstop.units import quote, wad
+from backstop.client.actors import fill, fund, set_price, signed_order
+from backstop.core.units import quote, wad
 
 from conftest import model_of
 

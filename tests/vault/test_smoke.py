@@ -1,5 +1,5 @@
-from backstop.actors import trade
-from backstop.units import wad
+from backstop.client.actors import trade
+from backstop.core.units import wad
 
 
 def test_fill_opens_opposite_positions(open_eth, vault, maker, trader, eth):

@@ -1,4 +1,4 @@
-"""Reference model and invariant checker of the whole system (DESIGN.md, "Invariants").
+"""Reference model and invariant checker of the whole system (docs/design.md, "Invariants").
 
 Two layers, both reading the chain through ONE JSON-RPC batch of `eth_call`s per check (no ape
 per-call overhead; calldata is precomputed once):
@@ -16,8 +16,8 @@ per-call overhead; calldata is precomputed once):
 
 * `Tracker` — the stateful layer a fuzzer drives: it mirrors collateral, positions, entry
   notional, accrued fees/penalties and pool managed assets from the events of every
-  transaction (re-implementing MarginVault._trade's rounding), and after every step checks
-  the mirror against the chain to the wei plus the step-wise invariants:
+  transaction (MarginVault._trade's rounding, backstop.core.margin.apply_trade), and after
+  every step checks the mirror against the chain to the wei plus the step-wise invariants:
     (3) fees are rounded up (fee == ceil(cost × bps / 10⁴)); the mirrored realized PnL equals
         the event's; mirror == chain (no unit created anywhere);
     (4) a liquidation/flag only succeeds on an account with equity < MM (read before the step);
@@ -60,54 +60,12 @@ from typing import Any, Iterable, Sequence
 
 import requests
 from eth_abi import decode, encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
-WAD = 10**18
-BPS = 10_000
-VIRTUAL_SHARES = 10**6  # pool_shares.DECIMALS_OFFSET = 6
-MAX_UINT = 2**256 - 1
-
-
-def selector(signature: str) -> bytes:
-    return keccak(text=signature)[:4]
-
-
-def topic(signature: str) -> bytes:
-    return keccak(text=signature)
-
-
-def _addr(x: Any) -> str:
-    if isinstance(x, str):
-        return to_checksum_address(x)
-    return to_checksum_address(getattr(x, "address", x))
-
-
-def _u(word: bytes) -> int:
-    return int.from_bytes(word, "big")
-
-
-def _i(word: bytes) -> int:
-    v = int.from_bytes(word, "big")
-    return v - (1 << 256) if v >> 255 else v
-
-
-def tdiv(a: int, b: int) -> int:
-    """Vyper's signed `//`: truncates toward zero."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
-def ceil_div(n: int, d: int) -> int:
-    """MarginVault._ceil_div (d > 0)."""
-    if n <= 0:
-        return tdiv(n, d)
-    return (n + d - 1) // d
-
-
-def mul_div(x: int, y: int, d: int, up: bool) -> int:
-    q, r = divmod(x * y, d)
-    return q + 1 if up and r else q
-
+# module-local short names of the ABI word helpers (one copy, in backstop.core.abi)
+from backstop.core.abi import address_of as _addr, selector, topic, word_int as _i, word_uint as _u
+from backstop.core.margin import apply_trade, fee_of, scale_of, trade_cost, upnl_at_mark
+from backstop.core.units import VIRTUAL_SHARES, mul_div
 
 # ---------------------------------------------------------------- JSON-RPC
 
@@ -480,7 +438,8 @@ class Tracker:
         self.liveness_keeper = _addr(liveness_keeper) if liveness_keeper is not None else None
         self.counts: dict[str, int] = {}
         self.known = set(known)  # invariant tags tolerated (known, pinned contract bugs)
-        self.scale = 10 ** (36 - int(reader.system.vault.quote_decimals()))
+        self.decimals = int(reader.system.vault.quote_decimals())
+        self.scale = scale_of(self.decimals)
         self.fee_bps = {}
         self.market_segment = {}
         for m in reader.markets.values():
@@ -547,19 +506,8 @@ class Tracker:
 
     def _trade(self, owner: str, market: int, delta: int, cost: int, fee: int) -> int:
         size, entry = self.pos.get((owner, market), (0, 0))
-        realized = 0
-        if size == 0 or (size > 0) == (delta > 0):
-            entry += cost
-        else:
-            closing = min(abs(delta), abs(size))
-            released, closing_value = entry, cost
-            if closing < abs(size):
-                released = ceil_div(entry * closing, abs(size))
-            if closing < abs(delta):
-                closing_value = ceil_div(cost * closing, abs(delta))
-            realized = -closing_value - released
-            entry = entry - released + (cost - closing_value)
-        self.pos[(owner, market)] = (size + delta, entry)
+        size, entry, realized = apply_trade(size, entry, delta, cost)
+        self.pos[(owner, market)] = (size, entry)
         seg = self.market_segment[market]
         self.coll[(owner, seg)] = self.coll.get((owner, seg), 0) + realized - fee
         return realized
@@ -586,10 +534,10 @@ class Tracker:
                         market, maker_delta, price = _u(lg.word(0)), _i(lg.word(1)), _u(lg.word(2))
                         maker_fee, taker_fee = _u(lg.word(3)), _u(lg.word(4))
                         maker_realized, taker_realized = _i(lg.word(5)), _i(lg.word(6))
-                        cost = abs(maker_delta) * price // self.scale
+                        cost = trade_cost(abs(maker_delta), price, self.decimals)
                         signed = cost if maker_delta > 0 else -cost
                         mbps, tbps = self.fee_bps[market]
-                        if maker_fee != mul_div(cost, mbps, BPS, True) or taker_fee != mul_div(cost, tbps, BPS, True):
+                        if maker_fee != fee_of(cost, mbps) or taker_fee != fee_of(cost, tbps):
                             errors.append(f"(3) fill fees {maker_fee}/{taker_fee} != ceil of {cost} x {mbps}/{tbps} bps")
                         got_m = self._trade(maker, market, maker_delta, signed, maker_fee)
                         got_t = self._trade(taker, market, -maker_delta, -signed, taker_fee)
@@ -612,7 +560,7 @@ class Tracker:
                         owner, receiver, market = lg.topic_addr(1), lg.topic_addr(2), _u(lg.topics[3])
                         owner_delta, price, penalty, keeper_fee, owner_realized = (
                             _i(lg.word(0)), _u(lg.word(1)), _u(lg.word(2)), _u(lg.word(3)), _i(lg.word(4)))
-                        cost = abs(owner_delta) * price // self.scale
+                        cost = trade_cost(abs(owner_delta), price, self.decimals)
                         signed = cost if owner_delta > 0 else -cost
                         got = self._trade(owner, market, owner_delta, signed, penalty + keeper_fee)
                         self._trade(receiver, market, -owner_delta, -signed, 0)
@@ -768,7 +716,7 @@ class Tracker:
                 givers = [cp for cp in r.actors for m in markets
                           if cp != a and st.pos[(cp, m)][0] != 0 and st.price.get(m) is not None
                           and st.health[(cp, seg)][1] > 2
-                          and st.pos[(cp, m)][0] * st.price[m] // self.scale > st.pos[(cp, m)][1]]
+                          and upnl_at_mark(*st.pos[(cp, m)], st.price[m], self.scale) > 0]
                 if st.cover_reach.get(seg, 0) == 0 and not givers:
                     self._bump("liveness.dead_unpayable")
                     continue

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 from rich.console import Console
 from rich.table import Table
 
-from backstop.units import from_quote, from_wad
+from backstop.core.units import from_quote, from_wad
 
 # Under make/CI stdout is not a terminal and rich would wrap tables at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)

@@ -1,4 +1,4 @@
-"""Deployment configuration: segments, markets and their risk parameters (DESIGN.md defaults)."""
+"""Deployment configuration: segments, markets and their risk parameters (defaults: docs/design.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from eth_utils import is_address, to_checksum_address
 
-from backstop.units import wad
+from backstop.core.units import wad
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -51,7 +51,7 @@ class MarketSpec:
 
 @dataclass(frozen=True)
 class LiquidationSpec:
-    """LiquidationEngine parameters (DESIGN.md defaults); quote amounts in whole units."""
+    """LiquidationEngine parameters (defaults: docs/design.md); quote amounts in whole units."""
 
     close_factor: Decimal = Decimal("0.25")
     full_close_tier: Decimal = Decimal("0.5")
@@ -79,7 +79,7 @@ class LiquidationSpec:
 
 @dataclass(frozen=True)
 class GovernanceSpec:
-    """Timelock: every admin role moves to it on live networks (DESIGN.md invariant 10).
+    """Timelock: every admin role moves to it on live networks (docs/design.md, invariant 10).
 
     On a live network `guardian` and `proposers` are required (SystemConfig.check): their
     local defaults (the deployer) would leave the deployer EOA in charge.
@@ -148,7 +148,7 @@ class SystemConfig:
     quote_token: str | None = None  # real token address on live networks
     treasury: str | None = None  # defaults to the deployer
     liquidation: LiquidationSpec = LiquidationSpec()
-    pools: dict = field(default_factory=dict)  # overrides of backstop.pools.DEFAULT_POOL_PARAMS
+    pools: dict = field(default_factory=dict)  # overrides of backstop.client.pools.DEFAULT_POOL_PARAMS
     governance: GovernanceSpec = GovernanceSpec()
     extra: dict = field(default_factory=dict)
 

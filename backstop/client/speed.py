@@ -1,4 +1,4 @@
-"""Opt-in speed-ups for tests, fuzzing and benchmarks (see TOOLCHAIN.md, "Throughput")."""
+"""Opt-in speed-ups for tests, fuzzing and benchmarks (see docs/contributing.md, "Throughput")."""
 
 import os
 

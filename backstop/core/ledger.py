@@ -1,69 +1,11 @@
-"""Reference model of MarginVault's documented arithmetic (pure Python, exact integers).
-
-Every rule here is transcribed from the vault's docstrings and the issue text, not from
-the implementation, so tests can compute expected numbers independently:
-
-- trade cost      = amount * price // 10**(36 - decimals)                 (floor)
-- fee             = ceil(cost * bps / 10_000)
-- on a reduce     : released cost basis = signed ceil(entry * closing / |size|)
-                    (the whole entry when the position closes), and on a flip the closing
-                    part of the cost = signed ceil(cost * closing / |delta|);
-                    realized = -closing_cost - released
-- equity          = collateral + sum(floor(size * mark / scale) - entry)
-- IM / MM         = sum(ceil(ceil(|size| * mark / scale) * ratio / 1e18))
-
-Candidate for backstop/ (e.g. backstop/model.py) once other suites need it.
-"""
+"""A ledger of collateral, positions and fees that follows MarginVault's documented rules
+(backstop.core.margin): the expected state of the vault tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-WAD = 10**18
-BPS = 10_000
-
-
-def ceil_div(n: int, d: int) -> int:
-    """Signed ceiling division, d > 0."""
-    assert d > 0
-    return -((-n) // d)
-
-
-def floor_div(n: int, d: int) -> int:
-    assert d > 0
-    return n // d
-
-
-def scale_of(decimals: int) -> int:
-    return 10 ** (36 - decimals)
-
-
-def trade_cost(amount: int, price: int, decimals: int) -> int:
-    return amount * price // scale_of(decimals)
-
-
-def fee_of(cost: int, bps: int) -> int:
-    return ceil_div(cost * bps, BPS)
-
-
-def apply_trade(size: int, entry: int, delta: int, cost: int) -> tuple[int, int, int]:
-    """(new size, new entry notional, realized PnL) after buying signed `delta` for signed `cost`."""
-    if size == 0 or (size > 0) == (delta > 0):
-        return size + delta, entry + cost, 0
-    closing = min(abs(delta), abs(size))
-    released = entry if closing == abs(size) else ceil_div(entry * closing, abs(size))
-    closing_value = cost if closing == abs(delta) else ceil_div(cost * closing, abs(delta))
-    realized = -closing_value - released
-    return size + delta, entry - released + (cost - closing_value), realized
-
-
-def position_value(size: int, mark: int, decimals: int) -> int:
-    return floor_div(size * mark, scale_of(decimals))
-
-
-def margin_of(size: int, mark: int, ratio: int, decimals: int) -> int:
-    notional = ceil_div(abs(size) * mark, scale_of(decimals))
-    return ceil_div(notional * ratio, WAD)
+from backstop.core.margin import apply_trade, fee_of, margin_of, position_value, trade_cost
 
 
 @dataclass

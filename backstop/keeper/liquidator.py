@@ -9,21 +9,20 @@ transactions (flag, liquidate, deleverage). See docs/liquidation.md for the econ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ape import chain
+from ape.api import AccountAPI, ReceiptAPI
 from ape.exceptions import ContractLogicError
 
-from backstop.deploy import System
+from backstop.client.deploy import System
+from backstop.core.abi import address_of as _address
+from backstop.core.margin import upnl_at_mark
+from backstop.core.units import WAD
 
-WAD = 10**18
 # whole-transaction gas of a liquidation, for the profit estimate (see the engine tests)
 DEFAULT_LIQUIDATE_GAS = 200_000
 MAX_CALLS_PER_POSITION = 16
-
-
-def _address(account: Any) -> str:
-    return account if isinstance(account, str) else account.address
 
 
 # ---------------------------------------------------------------- scan
@@ -161,10 +160,6 @@ class AdlCandidate:
         return float("inf") if self.equity <= 0 else self.notional / self.equity
 
 
-def _floor_div(a: int, b: int) -> int:
-    return a // b  # Python floors, like the vault's _floor_div
-
-
 def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankrupt_side: int) -> list[AdlCandidate]:
     """Profitable positions opposite to `bankrupt_side` (sign of the bankrupt position:
     > 0 long, < 0 short) in `market_id`, ranked by uPnL x leverage, best first. The score is
@@ -183,7 +178,7 @@ def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankru
         size, entry = (int(x) for x in vault.position(address, market_id))
         if size == 0 or (size > 0) == (bankrupt_side > 0):
             continue
-        upnl = _floor_div(size * mark, scale) - entry
+        upnl = upnl_at_mark(size, entry, mark, scale)
         if upnl > 0:
             positions.append((address, size, upnl))
     if not positions:
@@ -207,7 +202,7 @@ class Action:
     market: int | None = None
     counterparty: str | None = None
     size: int = 0
-    receipt: Any = None
+    receipt: ReceiptAPI | None = None
     error: str | None = None
 
 
@@ -229,15 +224,8 @@ def uncovered_loss(system: System, status: AccountStatus) -> int:
     if status.equity >= 0:
         return 0
     pool = system.vault.segment_pool(status.segment)
-    reach = 0 if int(pool, 16) == 0 else int(_pool_at(system, pool).cover_reach())
+    reach = 0 if int(pool, 16) == 0 else int(system.pool_at(pool).cover_reach())
     return max(-status.equity - reach, 0)
-
-
-def _pool_at(system: System, address: str):
-    for pool in system.pools.values():
-        if pool.address == address:
-            return pool
-    raise KeyError(address)
 
 
 def profitable_positions(system: System, owners: Iterable[Any], market_id: int) -> list[AdlCandidate]:
@@ -248,7 +236,7 @@ def profitable_positions(system: System, owners: Iterable[Any], market_id: int) 
     return sorted(longs + shorts, key=lambda c: c.score, reverse=True)
 
 
-def _send(report: Report, action: Action, call) -> bool:
+def _send(report: Report, action: Action, call: Callable[[], ReceiptAPI]) -> bool:
     """Send one keeper transaction; a revert (a lost race, a changed state) is recorded, never raised."""
     try:
         action.receipt = call()
@@ -260,7 +248,7 @@ def _send(report: Report, action: Action, call) -> bool:
     return True
 
 
-def _deleverage(system: System, keeper, owner: str, market_id: int, candidates: Sequence[Any], report: Report) -> bool:
+def _deleverage(system: System, keeper: AccountAPI, owner: str, market_id: int, candidates: Sequence[Any], report: Report) -> bool:
     """ADL owner's position against the ranked candidates until flat; True if it moved."""
     moved = False
     for cand in adl_candidates(system, candidates, market_id, int(system.vault.position(owner, market_id)[0])):
@@ -273,7 +261,7 @@ def _deleverage(system: System, keeper, owner: str, market_id: int, candidates: 
     return moved
 
 
-def _settle_residual(system: System, keeper, owner: str, segment: int, candidates: Sequence[Any],
+def _settle_residual(system: System, keeper: AccountAPI, owner: str, segment: int, candidates: Sequence[Any],
                      report: Report) -> None:
     """A flat account with negative collateral: retry the pool cover, then take what the pools
     cannot pay from the most profitable positions of the segment (residual ADL)."""
@@ -291,7 +279,7 @@ def _settle_residual(system: System, keeper, owner: str, segment: int, candidate
 
 def liquidate_all(
     system: System,
-    keeper,
+    keeper: AccountAPI,
     owners: Sequence[Any],
     segment: int,
     *,

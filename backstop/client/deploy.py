@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from ape import chain, networks, project
+from ape.api import AccountAPI
+from ape.contracts import ContractInstance
 
-from backstop.config import ZERO_ADDRESS, MarketSpec, SystemConfig
-from backstop.governance import hand_over_to_timelock
-from backstop.pools import deploy_pools
-from backstop.units import wad
+from backstop.client.governance import hand_over_to_timelock
+from backstop.client.pools import deploy_pools
+from backstop.core.config import ZERO_ADDRESS, MarketSpec, SystemConfig
+from backstop.core.units import wad
 
 
 @dataclass
@@ -21,20 +23,20 @@ class Market:
     label: str
     segment: int
     spec: MarketSpec
-    feed: Any  # a MockAggregator on local chains, the live aggregator address otherwise
+    feed: ContractInstance | str  # a MockAggregator on local chains, the live aggregator address otherwise
 
 
 @dataclass
 class System:
-    token: Any
-    vault: Any
-    lens: Any  # VaultLens: the views keepers, scripts and the demo read
-    configurator: Any  # holds the vault's RISK_ADMIN_ROLE: listings and market parameters
-    oracle: Any
-    engine: Any
-    pools: dict[str, Any]  # segment label -> InsurancePool
-    backstop: Any  # the shared BackstopPool
-    timelock: Any  # owns every admin role once handed over
+    token: ContractInstance
+    vault: ContractInstance
+    lens: ContractInstance  # VaultLens: the views keepers, scripts and the demo read
+    configurator: ContractInstance  # holds the vault's RISK_ADMIN_ROLE: listings and market parameters
+    oracle: ContractInstance
+    engine: ContractInstance
+    pools: dict[str, ContractInstance]  # segment label -> InsurancePool
+    backstop: ContractInstance  # the shared BackstopPool
+    timelock: ContractInstance  # owns every admin role once handed over
     segments: dict[str, int]
     markets: dict[str, Market]
     treasury: str
@@ -47,6 +49,13 @@ class System:
 
     def market(self, label: str) -> Market:
         return self.markets[label]
+
+    def pool_at(self, address: str) -> ContractInstance:
+        """The segment pool deployed at `address` (e.g. what `vault.segment_pool` returns)."""
+        for pool in self.pools.values():
+            if pool.address == address:
+                return pool
+        raise KeyError(address)
 
     def addresses(self) -> dict[str, Any]:
         return {
@@ -113,12 +122,12 @@ def is_local_network() -> bool:
     return networks.provider.network.name in ("local", "anvil")
 
 
-def deploy_system(deployer, config: SystemConfig | None = None) -> System:
+def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> System:
     """Deploy token (local only), oracle adapter, vault, segments and markets; wire roles.
 
     On a non-local network every admin and risk role ends with the timelock and the pause
     roles with the configured guardian; a config that cannot achieve that (no guardian, no
-    proposers, no real token or feeds) raises backstop.config.ConfigError before the first
+    proposers, no real token or feeds) raises backstop.core.config.ConfigError before the first
     transaction. Locally the deployer keeps its roles unless governance.hand_over is set.
     """
     config = config or SystemConfig()
@@ -198,14 +207,14 @@ def deploy_system(deployer, config: SystemConfig | None = None) -> System:
     return system
 
 
-def _feed_for(spec: MarketSpec, deployer, local: bool):
+def _feed_for(spec: MarketSpec, deployer: AccountAPI, local: bool) -> ContractInstance | str:
     if not local:
         return spec.feed  # present: config.check refused a live config without it
     answer = int(spec.price * 10**spec.feed_decimals)
     return project.MockAggregator.deploy(spec.feed_decimals, spec.label, answer, sender=deployer)
 
 
-def _erc20_at(address: str):
+def _erc20_at(address: str) -> ContractInstance:
     from ape import Contract
 
     return Contract(address)

@@ -99,7 +99,7 @@ def module_names(sources: Iterable[Path]) -> set[str]:
 
 def deployable_sources(contracts_dir: Path = CONTRACTS_DIR) -> list[Path]:
     """contracts/*.vy minus modules. Only the top level: mocks/ holds test doubles that are
-    never deployed on a live network (backstop.deploy deploys them locally only)."""
+    never deployed on a live network (backstop.client.deploy deploys them locally only)."""
     sources = sorted(contracts_dir.glob("*.vy"))
     modules = module_names(sources)
     return [path for path in sources if path.stem not in modules]

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ape import chain, project
+from ape.api import AccountAPI
+from ape.contracts import ContractInstance
 
-MAX_UINT256 = 2**256 - 1
-DECIMALS_OFFSET = 6  # pool_shares.DECIMALS_OFFSET: share decimals = asset decimals + 6
+from backstop.core.config import ZERO_ADDRESS
+from backstop.core.units import MAX_UINT256, SHARE_DECIMALS_OFFSET
+
+if TYPE_CHECKING:  # deploy imports this module
+    from backstop.client.deploy import System
 SECONDS_PER_YEAR = 365 * 86400
 
-# DESIGN.md defaults; any key can be overridden through `params`.
+# docs/design.md defaults; any key can be overridden through `params`.
 DEFAULT_POOL_PARAMS: dict[str, Any] = {
     "deposit_cap": MAX_UINT256,
     "target_size": 0,
@@ -36,14 +41,15 @@ DEFAULT_POOL_PARAMS: dict[str, Any] = {
 }
 
 
-_ZERO = "0x0000000000000000000000000000000000000000"
 
 
-def role(contract, name: str) -> bytes:
+def role(contract: ContractInstance, name: str) -> bytes:
     return getattr(contract, name)()
 
 
-def deploy_pools(system, deployer, params: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+def deploy_pools(
+    system: System, deployer: AccountAPI, params: dict[str, Any] | None = None
+) -> tuple[dict[str, ContractInstance], ContractInstance]:
     """Deploy and wire the BackstopPool and one InsurancePool per segment.
 
     `params` overrides DEFAULT_POOL_PARAMS; a per-segment override can be given as
@@ -52,7 +58,7 @@ def deploy_pools(system, deployer, params: dict[str, Any] | None = None) -> tupl
     p = {**DEFAULT_POOL_PARAMS, **(params or {})}
     per_segment = p.pop("segments", {}) or {}
     token = system.token
-    vault_address = system.vault.address if getattr(system, "vault", None) is not None else _ZERO
+    vault_address = system.vault.address if getattr(system, "vault", None) is not None else ZERO_ADDRESS
 
     backstop = project.BackstopPool.deploy(token.address, "Backstop LP", "bLP", p["backstop_deposit_cap"], sender=deployer)
     if (p["draw_cap_bps"], p["draw_window"]) != (2500, 86400):
@@ -62,7 +68,7 @@ def deploy_pools(system, deployer, params: dict[str, Any] | None = None) -> tupl
     _set_share_params(backstop, p, deployer)
     income_role = role(backstop, "INCOME_ROLE")
 
-    pools: dict[str, Any] = {}
+    pools: dict[str, ContractInstance] = {}
     for label, segment in system.segments.items():
         q = {**p, **per_segment.get(label, {})}
         pool = project.InsurancePool.deploy(
@@ -91,7 +97,7 @@ def _symbol(label: str) -> str:
     return ("i" + "".join(ch for ch in label.upper() if ch.isalnum()))[:5]
 
 
-def _set_share_params(pool, p: dict[str, Any], deployer) -> None:
+def _set_share_params(pool: ContractInstance, p: dict[str, Any], deployer: AccountAPI) -> None:
     if (p["cooldown"], p["redeem_window"]) != (7 * 86400, 2 * 86400):
         pool.set_redeem_delays(p["cooldown"], p["redeem_window"], sender=deployer)
     if p["income_vesting"] != 86400:
@@ -132,11 +138,11 @@ class PoolView:
     @property
     def price(self) -> Decimal:
         """Assets per share in whole quote units per whole share."""
-        return Decimal(self.assets_per_share) / Decimal(10 ** (self.share_decimals - DECIMALS_OFFSET))
+        return Decimal(self.assets_per_share) / Decimal(10 ** (self.share_decimals - SHARE_DECIMALS_OFFSET))
 
 
 
-def pool_view(pool, lp=None, block_id: int | str | None = None) -> PoolView:
+def pool_view(pool: ContractInstance, lp: AccountAPI | str | None = None, block_id: int | str | None = None) -> PoolView:
     """A consistent snapshot of `pool` (at `block_id`, default latest) and optionally of one LP."""
     kw = {} if block_id is None else {"block_id": block_id}
     block = chain.blocks[block_id if block_id is not None else -1]
@@ -178,7 +184,7 @@ def pool_view(pool, lp=None, block_id: int | str | None = None) -> PoolView:
     )
 
 
-def trailing_apy(pool, *, blocks: int | None = None, seconds: int | None = None, to_block: int | None = None) -> float:
+def trailing_apy(pool: ContractInstance, *, blocks: int | None = None, seconds: int | None = None, to_block: int | None = None) -> float:
     """Annualized growth of assets per share over the last `blocks` blocks or `seconds` seconds.
 
     Computed off chain from `assets_per_share` at two block heights (compounded:

@@ -1,12 +1,17 @@
-"""Timelocked governance (DESIGN.md invariant 10): hand every admin role to the Timelock and
+"""Timelocked governance (docs/design.md, invariant 10): hand every admin role to the Timelock and
 route parameter changes through schedule -> delay -> execute."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Iterable
 
 from ape import chain
+from ape.api import AccountAPI, ReceiptAPI
+from ape.contracts import ContractInstance
 from eth_utils import keccak
+
+if TYPE_CHECKING:  # deploy imports this module
+    from backstop.client.deploy import System
 
 ZERO_BYTES32 = b"\x00" * 32
 
@@ -19,7 +24,7 @@ class HandOverError(RuntimeError):
     """The deployer still holds an admin role after the hand-over."""
 
 
-def governed_by_label(system) -> dict[str, Any]:
+def governed_by_label(system: System) -> dict[str, ContractInstance]:
     """{label: contract} of every contract whose roles the timelock takes over."""
     return {
         "vault": system.vault,
@@ -31,15 +36,15 @@ def governed_by_label(system) -> dict[str, Any]:
     }
 
 
-def governed_contracts(system) -> list[Any]:
+def governed_contracts(system: System) -> list[ContractInstance]:
     return list(governed_by_label(system).values())
 
 
-def _roles(contract, names) -> list[bytes]:
+def _roles(contract: ContractInstance, names: Iterable[str]) -> list[bytes]:
     return [getattr(contract, name)() for name in names if hasattr(contract, name)]
 
 
-def role_names(contract) -> list[str]:
+def role_names(contract: ContractInstance) -> list[str]:
     """Every role the contract defines, read from its ABI (the public `*_ROLE` constants),
     so a role added to a contract later is covered without editing a list here."""
     return sorted(
@@ -49,11 +54,11 @@ def role_names(contract) -> list[str]:
     )
 
 
-def roles_held(contract, account: str) -> list[str]:
+def roles_held(contract: ContractInstance, account: str) -> list[str]:
     return [name for name in role_names(contract) if contract.hasRole(getattr(contract, name)(), account)]
 
 
-def admin_roles_held(system, account: str) -> dict[str, list[str]]:
+def admin_roles_held(system: System, account: str) -> dict[str, list[str]]:
     """{contract label: roles} of every admin role `account` holds (empty dict: none).
 
     Admin means any role but GUARDIAN_ROLE (pause only) on the governed contracts, and
@@ -65,7 +70,7 @@ def admin_roles_held(system, account: str) -> dict[str, list[str]]:
     return {label: roles for label, roles in held.items() if roles}
 
 
-def hand_over_to_timelock(system, deployer, guardian: str | None = None) -> None:
+def hand_over_to_timelock(system: System, deployer: AccountAPI, guardian: str | None = None) -> None:
     """Grant every admin role to the timelock and the pause role to `guardian`, then the
     deployer renounces all of them (it keeps GUARDIAN_ROLE only if it is the guardian).
     Raises HandOverError if the deployer still holds an admin role afterwards."""
@@ -101,17 +106,20 @@ def operation_salt(label: str) -> bytes:
     return keccak(text=label)
 
 
-def schedule(system, proposer, target, calldata: bytes, salt: bytes, delay: int | None = None):
+def schedule(system: System, proposer: AccountAPI, target: ContractInstance | str, calldata: bytes, salt: bytes,
+             delay: int | None = None) -> ReceiptAPI:
     """Propose `calldata` on `target`; it becomes executable after the minimum delay."""
     delay = int(system.timelock.get_minimum_delay()) if delay is None else delay
     return system.timelock.schedule(target, 0, calldata, ZERO_BYTES32, salt, delay, sender=proposer)
 
 
-def execute(system, executor, target, calldata: bytes, salt: bytes):
+def execute(system: System, executor: AccountAPI, target: ContractInstance | str, calldata: bytes,
+            salt: bytes) -> ReceiptAPI:
     return system.timelock.execute(target, 0, calldata, ZERO_BYTES32, salt, sender=executor)
 
 
-def govern(system, proposer, target, calldata: bytes, label: str):
+def govern(system: System, proposer: AccountAPI, target: ContractInstance | str, calldata: bytes,
+           label: str) -> ReceiptAPI:
     """Schedule, wait out the delay on a local chain, execute. Returns the execute receipt."""
     salt = operation_salt(label)
     schedule(system, proposer, target, calldata, salt)

@@ -26,14 +26,9 @@ from typing import Any, Callable, Sequence
 from ape import chain
 from ape.exceptions import ContractLogicError
 
-from backstop.actors import fill, fund, set_price, signed_order
-from backstop.deploy import System
-
-WAD = 10**18
-
-
-def _addr(account: Any) -> str:
-    return account if isinstance(account, str) else account.address
+from backstop.client.actors import fill, fund, set_price, signed_order
+from backstop.client.deploy import System
+from backstop.core.units import WAD
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Reporting layer: rich tables (display), gas and code-size reports. Builds on backstop.core."""
