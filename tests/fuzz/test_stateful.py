@@ -305,7 +305,9 @@ class BackstopMachine(RuleBasedStateMachine):
         return self.price[market_id]
 
     def _time_travel(self, seconds):
-        self.ctx.rpc.batch([("evm_increaseTime", [seconds]), ("evm_mine", [])])
+        # the test chain's clock is frozen (tests/conftest.py): time moves only by an explicit timestamp
+        head = self.ctx.rpc.request("eth_getBlockByNumber", ["latest", False])
+        self.ctx.rpc.request("evm_mine", [int(head["timestamp"], 16) + seconds])
 
     # ------------------------------------------------------------ collateral
 

@@ -1,0 +1,2 @@
+"""Risk layer: fund sizing from real returns (a vectorized numpy model of the margin and liquidation maths,
+Monte Carlo over fat-tailed returns with jumps). Depends on backstop.core only: no chain, no ape."""
