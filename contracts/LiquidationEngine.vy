@@ -50,6 +50,8 @@ _ROUNDING_SLACK: constant(uint256) = 2
 _EPISODE_GAP_DURATIONS: constant(uint256) = 2
 # how long withdrawals from a segment stay gated after a deficit the pools cannot pay was seen
 WITHDRAWAL_GATE: public(constant(uint256)) = 3_600
+# items per liquidate_batch: 64 full closes fit well inside a 30M-gas block
+MAX_BATCH: public(constant(uint256)) = 64
 
 
 # ---------------------------------------------------------------- types
@@ -63,6 +65,12 @@ struct LiquidationParams:
     auction_duration: uint256  # seconds
     min_liquidation_notional: uint256  # quote units
     keeper_fee_floor: uint256  # quote units
+
+
+struct LiquidationOrder:
+    owner: address
+    market: uint256
+    size: uint256  # maximum base size to take over (18 decimals)
 
 
 struct Plan:
@@ -206,7 +214,7 @@ def flag(owner: address, segment: uint256):
     seen: uint256 = 0
     started, seen = self._episode(owner, segment)
     assert started == 0, "engine: already flagged"
-    self._start_episode(owner, segment)
+    self._start_episode(owner, segment, msg.sender)
     if self._uncovered_loss(health, segment) > 0:
         self._gate(segment)
 
@@ -232,55 +240,60 @@ def liquidate(owner: address, market: uint256, size: uint256) -> uint256:
             The caller must have a margin account in the market's segment and meet IM after.
             A bankrupt account is closed too when the pools cannot pay all of its deficit:
             they pay what they can and the rest is left to `deleverage` (no dead end).
+            The first liquidation of an episode flags the account itself (no separate `flag`).
     @param owner The liquidatable account's owner.
     @param market The market of the position.
     @param size Maximum base size to take over (18 decimals).
     @return uint256 The base size actually closed.
     """
-    pausable._require_not_paused()
-    assert owner != msg.sender, "engine: self-liquidation"
-    config: IMarginVault.MarketParams = packing._unpack_config(staticcall vault.market_config(market))
-    segment: uint256 = config.segment
-    started: uint256 = 0
-    seen: uint256 = 0
-    started, seen = self._episode(owner, segment)
-    plan: Plan = self._plan(owner, market, size, config, started)
-    if started == 0:
-        self._start_episode(owner, segment)
-    elif block.timestamp > seen + ((self._params1 >> 64) & constants.MASK_32):
-        # keep a long episode current (written at most once per auction duration)
-        self._flags[owner][segment] = started | (block.timestamp << 64)
+    return self._liquidate(msg.sender, owner, market, size)
 
-    after: IMarginVault.AccountHealth = extcall vault.transfer_position(
-        owner, msg.sender, market, plan.amount, plan.price, plan.penalty, plan.keeper_fee, True, plan.mark
-    )
-    if after.mm == 0:
-        self._clear_flag(owner, segment)
-        if after.collateral < 0:
-            self._settle(owner, segment)
-    else:
-        if plan.guard:
-            # invariant 4: after.equity / after.mm >= before.equity / before.mm, but for the
-            # keeper fee floor (never more than the floor, never below zero equity)
-            assert (after.equity + convert(plan.keeper_fee, int256)) * convert(plan.before.mm, int256) >= (
-                plan.before.equity * convert(after.mm, int256)
-            ), "engine: margin ratio lowered"
-        if after.equity >= convert(after.mm, int256):
-            self._clear_flag(owner, segment)
 
-    log Liquidated(
-        owner=owner,
-        liquidator=msg.sender,
-        market=market,
-        size=plan.amount,
-        price=plan.price,
-        mark=plan.mark,
-        discount=plan.discount,
-        penalty=plan.penalty,
-        keeper_fee=plan.keeper_fee,
-        full_close=plan.full_close,
-    )
-    return plan.amount
+@external
+@reentrant
+def liquidate_batch(orders: DynArray[LiquidationOrder, MAX_BATCH]) -> DynArray[uint256, MAX_BATCH]:
+    """
+    @notice Liquidate many positions in one transaction, the caller taking each over as
+            `liquidate` would. An item that would revert (a lost race, a healthy or flat
+            account, a stale price, the caller's margin) is skipped, not fatal: keepers send
+            whole blocks' worth of work without one failure wasting the rest.
+    @dev Each item is a call to this contract's `liquidate_for`, which holds the reentrancy
+         lock itself; this function only dispatches and touches no storage, hence @reentrant.
+    @param orders (owner, market, size) items, at most MAX_BATCH.
+    @return DynArray[uint256, MAX_BATCH] The base size closed per item (0 = skipped).
+    """
+    closed: DynArray[uint256, MAX_BATCH] = []
+    for order: LiquidationOrder in orders:
+        ok: bool = False
+        result: Bytes[32] = b""
+        ok, result = raw_call(
+            self,
+            abi_encode(
+                msg.sender, order.owner, order.market, order.size,
+                method_id=method_id("liquidate_for(address,address,uint256,uint256)"),
+            ),
+            max_outsize=32,
+            revert_on_failure=False,
+        )
+        if ok:
+            closed.append(abi_decode(result, uint256))
+        else:
+            closed.append(0)
+    return closed
+
+
+@external
+def liquidate_for(liquidator: address, owner: address, market: uint256, size: uint256) -> uint256:
+    """
+    @notice One item of `liquidate_batch` (callable only by this contract).
+    @param liquidator The batch's caller, who takes the position over.
+    @param owner The liquidatable account's owner.
+    @param market The market of the position.
+    @param size Maximum base size to take over (18 decimals).
+    @return uint256 The base size actually closed.
+    """
+    assert msg.sender == self, "engine: batch only"
+    return self._liquidate(liquidator, owner, market, size)
 
 
 @external
@@ -510,6 +523,55 @@ def liquidation_quote(owner: address, market: uint256, size: uint256) -> (uint25
 
 # ---------------------------------------------------------------- internal
 
+@internal
+def _liquidate(liquidator: address, owner: address, market: uint256, size: uint256) -> uint256:
+    """
+    @dev `liquidate` on behalf of `liquidator` (the caller, or a batch's caller).
+    """
+    pausable._require_not_paused()
+    assert owner != liquidator, "engine: self-liquidation"
+    config: IMarginVault.MarketParams = packing._unpack_config(staticcall vault.market_config(market))
+    segment: uint256 = config.segment
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, segment)
+    plan: Plan = self._plan(owner, market, size, config, started)
+    if started == 0:
+        self._start_episode(owner, segment, liquidator)
+    elif block.timestamp > seen + ((self._params1 >> 64) & constants.MASK_32):
+        # keep a long episode current (written at most once per auction duration)
+        self._flags[owner][segment] = started | (block.timestamp << 64)
+
+    after: IMarginVault.AccountHealth = extcall vault.transfer_position(
+        owner, liquidator, market, plan.amount, plan.price, plan.penalty, plan.keeper_fee, True, plan.mark
+    )
+    if after.mm == 0:
+        self._clear_flag(owner, segment)
+        if after.collateral < 0:
+            self._settle(owner, segment)
+    else:
+        if plan.guard:
+            # invariant 4: after.equity / after.mm >= before.equity / before.mm, but for the
+            # keeper fee floor (never more than the floor, never below zero equity)
+            assert (after.equity + convert(plan.keeper_fee, int256)) * convert(plan.before.mm, int256) >= (
+                plan.before.equity * convert(after.mm, int256)
+            ), "engine: margin ratio lowered"
+        if after.equity >= convert(after.mm, int256):
+            self._clear_flag(owner, segment)
+
+    log Liquidated(
+        owner=owner,
+        liquidator=liquidator,
+        market=market,
+        size=plan.amount,
+        price=plan.price,
+        mark=plan.mark,
+        discount=plan.discount,
+        penalty=plan.penalty,
+        keeper_fee=plan.keeper_fee,
+        full_close=plan.full_close,
+    )
+    return plan.amount
 
 
 @internal
@@ -529,9 +591,9 @@ def _episode(owner: address, segment: uint256) -> (uint256, uint256):
 
 
 @internal
-def _start_episode(owner: address, segment: uint256):
+def _start_episode(owner: address, segment: uint256, by: address):
     self._flags[owner][segment] = block.timestamp | (block.timestamp << 64)
-    log Flagged(owner=owner, segment=segment, flagged_by=msg.sender)
+    log Flagged(owner=owner, segment=segment, flagged_by=by)
 
 
 @internal

@@ -1,5 +1,8 @@
 """Keeper layer: scan accounts, price the Dutch auction, rank ADL counterparties and run the
-liquidation policy (bots/keeper.py is the silverback entry point). Uses backstop.client."""
+liquidation policy (bots/keeper.py is the silverback entry point). Uses backstop.client.
+
+`Keeper` is the bot's engine (batched, non-blocking, metrics); `liquidate_all` the sequential policy it
+hands the waterfall's tail to (flag, settle, ADL)."""
 
 from backstop.keeper.liquidator import (
     AccountStatus,
@@ -18,8 +21,16 @@ from backstop.keeper.liquidator import (
     scan,
     uncovered_loss,
 )
+from backstop.keeper.runner import Keeper, Metrics, Order, ensure_margin
+from backstop.keeper.watch import LENS_BATCH, Watchlist
 
 __all__ = [
+    "Keeper",
+    "LENS_BATCH",
+    "Metrics",
+    "Order",
+    "Watchlist",
+    "ensure_margin",
     "AccountStatus",
     "Action",
     "AdlCandidate",
