@@ -135,7 +135,9 @@ def keeper_block(d: Demo) -> Report:
 
 
 def record(d: Demo, report: Report) -> None:
-    """Show and keep the events of the keeper's transactions."""
+    """Show and keep the events of the keeper's transactions; a run of partial liquidations of one account
+    (the close factor) is shown as one line."""
+    runs: dict[str, list[dict]] = {}
     for action in report.actions:
         if action.kind == "error":
             display.note(f"[yellow]keeper {action.kind}: {action.error}[/]")
@@ -145,13 +147,32 @@ def record(d: Demo, report: Report) -> None:
             continue
         for log in action.receipt.decode_logs():
             fields = dict(log.event_arguments)
-            kept = {"Liquidated": d.ledger.liquidations, "Cover": d.ledger.covers,
-                    "BadDebtCovered": d.ledger.bad_debt, "Draw": d.ledger.draws}.get(log.event_name)
-            if kept is None:
+            if log.event_name == "Liquidated":
+                d.ledger.liquidations.append(fields)
+                runs.setdefault(fields["owner"], []).append(fields)
                 continue
-            kept.append(fields)
-            text = ", ".join(f"{k}={_fmt_field(d, k, v)}" for k, v in fields.items())
-            display.note(f"{log.event_name}: {text}")
+            kept = {"Cover": d.ledger.covers, "BadDebtCovered": d.ledger.bad_debt, "Draw": d.ledger.draws}
+            if log.event_name in kept:
+                kept[log.event_name].append(fields)
+                text = ", ".join(f"{k}={_fmt_field(d, k, v)}" for k, v in fields.items())
+                display.note(f"{log.event_name}: {text}")
+    for owner, logs in runs.items():
+        show_liquidations(d, owner, logs)
+
+
+def show_liquidations(d: Demo, owner: str, logs: list[dict]) -> None:
+    size = sum(int(x["size"]) for x in logs)
+    prices = sorted(int(x["price"]) for x in logs)
+    discounts = sorted(int(x["discount"]) for x in logs)
+    price = display.fmt_wad(prices[0], 4) if prices[0] == prices[-1] else \
+        f"{display.fmt_wad(prices[0], 4)}-{display.fmt_wad(prices[-1], 4)}"
+    discount = f"{from_wad(discounts[0]) * 100:.2f}%" if discounts[0] == discounts[-1] else \
+        f"{from_wad(discounts[0]) * 100:.2f}-{from_wad(discounts[-1]) * 100:.2f}%"
+    base = next(m.label for m in d.system.markets.values() if m.id == int(logs[0]["market"])).split("-")[0]
+    display.note(f"Liquidated {name_of(d, owner)} x{len(logs)} call(s): {display.fmt_wad(size)} {base} to "
+                 f"{name_of(d, logs[0]['liquidator'])} at {price} (mark {display.fmt_wad(int(logs[0]['mark']), 2)}, "
+                 f"discount {discount}), penalty {d.fmt(sum(int(x['penalty']) for x in logs))}, keeper fee "
+                 f"{d.fmt(sum(int(x['keeper_fee']) for x in logs))}, closed in full: {bool(logs[-1]['full_close'])}")
 
 
 def _fmt_field(d: Demo, key: str, value) -> str:
@@ -168,7 +189,8 @@ def _fmt_field(d: Demo, key: str, value) -> str:
 
 
 def name_of(d: Demo, address: str) -> str:
-    names = {a.address: n for n, a in d.actors.items()} | {d.keeper.address: "keeper"}
+    names = {a.address: n for n, a in d.actors.items()} | {d.keeper.address: "keeper", d.system.vault.address: "vault"}
+    names |= {pool.address: f"{label} pool" for label, pool in d.system.pools.items()}
     return names.get(str(address), display.short(address))
 
 
@@ -296,7 +318,7 @@ def auction(d: Demo) -> None:
             amount, price, profit, full, fee = d.system.engine.liquidation_quote(owner, market.id, size)
             display.note(f"t+{int(chain.blocks.head.timestamp) - int(d.system.engine.flagged_at(owner, segment))} s "
                          f"{name_of(d, owner)}: clock discount {from_wad(clock) * 100:.2f}%, quote: "
-                         f"{display.fmt_wad(amount)} SOL at {display.fmt_wad(price, 4)} (mark "
+                         f"{display.fmt_wad(amount)} {GAP_MARKET.split('-')[0]} at {display.fmt_wad(price, 4)} (mark "
                          f"{display.fmt_wad(d.gap_price, 2)}), keeper profit {d.fmt(profit)} + fee {d.fmt(fee)}")
         keeper_block(d)
         owners = [o for o in owners if int(d.system.engine.flagged_at(o, segment))]
@@ -344,7 +366,7 @@ def close_at_mark(d: Demo, winner, market) -> int:
         cost = notional(take, mark, d.system.decimals)
         closed_cost += cost
         fees += ceil_div(cost * bps, 10_000)  # fees round up, against the payer
-        display.note(f"{name_of(d, winner)} buys {display.fmt_wad(take)} SOL from {name_of(d, holder)} at mark")
+        display.note(f"{name_of(d, winner)} buys {display.fmt_wad(take)} {market.label} from {name_of(d, holder)} at mark")
         remaining -= take
         if remaining == 0:
             break
@@ -373,7 +395,7 @@ def other_segment_untouched(d: Demo) -> None:
         table.add_column(column, justify="right" if column else "left")
     for key, value in d.majors_before.items():
         same = "[green]unchanged[/]" if after[key] == value else "[red]CHANGED[/]"
-        fmt = str if "assets/share" in key else d.fmt
+        fmt = d.fmt  # assets per share is quote units per whole share too
         table.add_row(key, fmt(value), fmt(after[key]), same)
     display.show(table)
     changed = [k for k, v in d.majors_before.items() if after[k] != v]
@@ -401,7 +423,8 @@ def summary(d: Demo) -> None:
     table.add_row("trader deposits", *(f"{deposits[s]:,}" for s in d.system.segments))
     table.add_row("trader PnL (incl. fees)", *(display.fmt_signed_quote(trader_pnl(d, s), d.system.decimals)
                                                 for s in d.system.segments))
-    alts = {"liquidations": str(len(d.ledger.liquidations)),
+    owners = {x["owner"] for x in d.ledger.liquidations}
+    alts = {"liquidations": f"{len(owners)} accounts ({len(d.ledger.liquidations)} calls)",
             "bad debt": d.fmt(sum(b["deficit"] for b in d.ledger.bad_debt)),
             "pool paid": d.fmt(sum(c["paid_by_pool"] for c in d.ledger.covers)),
             "backstop drawn": d.fmt(sum(c["paid_by_backstop"] for c in d.ledger.covers)),
@@ -459,7 +482,9 @@ def main() -> None:
         d = Demo()
         for run_step in STEPS:
             run_step(d)
-            if d.keeper_on and run_step is not STEPS[-1]:
-                keeper_block(d)  # the keeper runs after every step too: nothing to do unless something broke
+            # The keeper runs after every step too (nothing to do unless something broke), except after the
+            # gap: the next step is the keeper's first block, narrated on its own.
+            if d.keeper_on and run_step not in (gap, STEPS[-1]):
+                keeper_block(d)
     display.console.print()
     display.console.rule(f"[bold green]demo complete in {time.perf_counter() - started:.1f} s")
