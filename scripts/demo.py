@@ -366,7 +366,8 @@ def close_at_mark(d: Demo, winner, market) -> int:
         cost = notional(take, mark, d.system.decimals)
         closed_cost += cost
         fees += ceil_div(cost * bps, 10_000)  # fees round up, against the payer
-        display.note(f"{name_of(d, winner)} buys {display.fmt_wad(take)} {market.label} from {name_of(d, holder)} at mark")
+        display.note(f"{name_of(d, winner)} buys {display.fmt_wad(take)} {market.label} "
+                     f"from {name_of(d, holder)} at mark")
         remaining -= take
         if remaining == 0:
             break
