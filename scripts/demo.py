@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ape import accounts, chain
+from ape.logging import logger
 from rich.table import Table
 
 from backstop.client.actors import fill, fund, set_price, signed_order
@@ -204,6 +205,8 @@ def next_block(d: Demo, seconds: int) -> None:
 
 def deploy(d: Demo) -> None:
     display.step("Anvil is up (ape-foundry started it); deploy token, oracle, vault, engine, pools and markets")
+    if not Path(".build/__local__.json").exists():
+        display.note("first run: ape compiles the Vyper contracts before deploying them (about a minute)")
     d.system = deploy_system(d.deployer, SystemConfig(treasury=d.treasury.address))
     segments = {label: [m for m, mk in d.system.markets.items() if mk.segment == i]
                 for label, i in d.system.segments.items()}
@@ -430,9 +433,12 @@ def summary(d: Demo) -> None:
             "pool paid": d.fmt(sum(c["paid_by_pool"] for c in d.ledger.covers)),
             "backstop drawn": d.fmt(sum(c["paid_by_backstop"] for c in d.ledger.covers)),
             "ADL": str(d.ledger.adl),
+            "keeper earned (discounts + fees)": d.fmt(keeper_earned(d, "alts")),
             "winners paid (expected)": f"{d.fmt(sum(d.withdrawn.values()))} ({d.fmt(sum(d.expected.values()))})"}
     for key, value in alts.items():
-        table.add_row(key, "0" if key in ("liquidations", "ADL") else "—" if "winners" in key else "0.00", value)
+        majors = {"liquidations": "0 accounts", "ADL": "0", "winners paid (expected)": "—",
+                  "keeper earned (discounts + fees)": d.fmt(keeper_earned(d, "majors"))}.get(key, "0.00")
+        table.add_row(key, majors, value)
     navs = {label: f"{d.fmt(d.pools_before[label].managed_assets)} -> {d.fmt(pool_view(d.pool(label)).managed_assets)}"
             for label in LP_DEPOSITS}
     table.add_row("pool NAV before -> after", navs["majors"], navs["alts"])
@@ -440,6 +446,11 @@ def summary(d: Demo) -> None:
     display.show(table)
     plots = [p for p in PLOTS if Path(p).exists()]
     display.note("plots: " + (", ".join(plots) if plots else "none written yet (reports/ has no stress plots)"))
+
+
+def keeper_earned(d: Demo, segment: str) -> int:
+    (health,) = d.system.lens.health_of([d.keeper], d.seg(segment))
+    return int(health.equity) - d.usd(KEEPER_DEPOSIT)
 
 
 def trader_pnl(d: Demo, segment: str) -> int:
@@ -465,11 +476,8 @@ STEPS = [
 ]
 
 
-def quiet() -> None:
-    """Keep ape's per-contract deployment INFO/SUCCESS lines and known library warnings out of the story."""
-    from ape.logging import logger
-
-    logger.set_level("ERROR")
+def quiet_library_warnings() -> None:
+    """The known library warnings only (inside the demo's catch_warnings); anything new still shows."""
     for pattern in KNOWN_LIBRARY_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
 
@@ -477,8 +485,9 @@ def quiet() -> None:
 def main() -> None:
     disable_post_transaction_trace()
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        quiet()
+    # ape logs every deployment at INFO/SUCCESS ("Contract 'X' deployed to ..."): noise in the story
+    with warnings.catch_warnings(), logger.at_level("ERROR"):
+        quiet_library_warnings()
         display.console.rule("[bold]Backstop demo: a 40% gap in one segment")
         d = Demo()
         for run_step in STEPS:
