@@ -311,14 +311,14 @@ def auction(d: Demo) -> None:
     market = d.system.markets[GAP_MARKET]
     segment = market.segment
     owners = [a for a in d.in_segment("alts", keeper=False).values() if int(d.system.engine.flagged_at(a, segment))]
-    for _ in range(600 // BLOCK_TIME + 1):
+    for _ in range(int(d.system.engine.params().auction_duration) // BLOCK_TIME + 1):  # until the auction's end
         if not owners:
             break
         next_block(d, BLOCK_TIME)
         for owner in owners:
             size = abs(int(d.system.vault.position(owner, market.id)[0]))
             clock = int(d.system.engine.auction_discount(owner, segment))
-            amount, price, profit, full, fee = d.system.engine.liquidation_quote(owner, market.id, size)
+            amount, price, profit, _, fee = d.system.engine.liquidation_quote(owner, market.id, size)
             display.note(f"t+{int(chain.blocks.head.timestamp) - int(d.system.engine.flagged_at(owner, segment))} s "
                          f"{name_of(d, owner)}: clock discount {from_wad(clock) * 100:.2f}%, quote: "
                          f"{display.fmt_wad(amount)} {GAP_MARKET.split('-')[0]} at {display.fmt_wad(price, 4)} (mark "
