@@ -286,10 +286,10 @@ def liquidate_all(
     adl_pool: Sequence[Any] | None = None,
 ) -> Report:
     """One pass of the waterfall over `owners` in `segment`:
-    - a liquidatable account is flagged (starting its auction clock), then, if its deficit
-      exceeds what the pools can pay, deleveraged against the top-ranked profitable opposite
+    - a liquidatable account whose deficit exceeds what the pools can pay is flagged (gating
+      the segment's withdrawals) and deleveraged against the top-ranked profitable opposite
       positions (chosen among `adl_pool`, default `owners`); otherwise liquidated market by
-      market (partial calls repeat while it stays liquidatable); a liquidation that reverts
+      market (the first liquidation starts the auction clock) (partial calls repeat while it stays liquidatable); a liquidation that reverts
       once the auction is over falls back to ADL;
     - a flat account left with negative collateral is settled by the pools, and what they
       cannot pay is taken from the segment's most profitable positions (residual ADL).
@@ -305,10 +305,12 @@ def liquidate_all(
             if status.collateral < 0:
                 _settle_residual(system, keeper, owner, segment, others, report)
             continue
-        if int(engine.flagged_at(owner, segment)) == 0:
+        adl_first = uncovered_loss(system, status) > 0
+        # `liquidate` starts the auction clock itself; a flag of its own is sent only for a deficit beyond the
+        # pools, because the flag also gates the segment's withdrawals before ADL moves any profit
+        if adl_first and int(engine.flagged_at(owner, segment)) == 0:
             if not _send(report, Action("flag", owner), lambda: engine.flag(owner, segment, sender=keeper)):
                 continue
-        adl_first = uncovered_loss(system, status) > 0
         for market_id in (int(m) for m in lens.segment_markets(segment)):
             if adl_first and int(vault.position(owner, market_id)[0]) != 0:
                 _deleverage(system, keeper, owner, market_id, others, report)

@@ -92,7 +92,11 @@ def test_adl_candidates_ranked_by_upnl_times_leverage(crowd, system, maker, keep
 def test_liquidate_all_liquidates_and_falls_back_to_deleverage(crowd, system, keeper, maker, trader, other, whale, attacker, eth, majors, accounts):
     owners = [maker, trader, other, whale, attacker]
     report = kp.liquidate_all(system, keeper, owners, majors)
-    assert {a.owner for a in report.of("flag")} == {trader.address, other.address}
+    # no redundant flag: liquidate starts the solvent trader's auction itself; only the account whose
+    # deficit the pools cannot pay is flagged, which gates the segment's withdrawals before ADL
+    assert {a.owner for a in report.of("flag")} == {other.address}
+    first = next(a for a in report.of("liquidate") if a.owner == trader.address)
+    assert [e.owner for e in first.receipt.decode_logs(system.engine.Flagged)] == [trader.address]
     # the trader is solvent: liquidated by the keeper; other is bankrupt with empty pools, so
     # its deficit is uncovered: the keeper deleverages it against the top-ranked whale first
     assert any(a.owner == trader.address for a in report.of("liquidate"))
