@@ -24,7 +24,7 @@ help:
 	@echo "make bench  - gas of every hot path -> reports/gas.json, code sizes -> reports/codesize.json"
 	@echo "make fuzz   - overnight stateful soak (FUZZ_STEPS=1000000 FUZZ_WORKERS=2)"
 	@echo "make anvil  - standalone Anvil on :8545 for bots (then make deploy / make keeper)"
-	@echo "make keeper - the silverback keeper bot against deployments/local.json"
+	@echo "make keeper - the silverback keeper bot against deployments/local-1337.json (make anvil + deploy)"
 
 install: $(PY_STAMP) $(NODE_STAMP) $(SOURCES_STAMP)
 
@@ -75,8 +75,10 @@ anvil: install
 
 # The silverback keeper bot against `make anvil` + `make deploy DEPLOY_ARGS="--network ethereum:local:node"`.
 KEEPER_SIGNER ?= TEST::3
+# quote units the keeper keeps as free margin in every segment (a liquidator takes positions over)
+KEEPER_MARGIN ?= 100000000000
 keeper: install
-	$(ENV_PATH) SILVERBACK_SIGNER_ALIAS=$(KEEPER_SIGNER) BACKSTOP_DEPLOYMENT=deployments/local.json \
+	$(ENV_PATH) SILVERBACK_SIGNER_ALIAS=$(KEEPER_SIGNER) BACKSTOP_DEPLOYMENT=deployments/local-1337.json KEEPER_MARGIN=$(KEEPER_MARGIN) \
 		$(BIN)/silverback run bots.keeper:bot --network ethereum:local:node
 
 clean:

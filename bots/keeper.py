@@ -1,15 +1,20 @@
-"""Backstop keeper bot (silverback).
+"""Backstop keeper bot (silverback): one `backstop.keeper.Keeper` run per block.
 
-Every block: learn the accounts that deposited since the last block (vault Deposit events),
-scan each segment with one `health_of` call, flag and liquidate what is liquidatable, and
-fall back to auto-deleveraging against the best-ranked counterparties when the pools cannot
-cover a deficit (backstop.keeper.liquidate_all).
+Each block: learn new accounts from the block's events, scan every active account in one JSON-RPC batch
+(health_of chunks of 128), price the liquidatable positions, send them as engine.liquidate_batch
+transactions without waiting for receipts (the engine skips items another keeper won), then hand the
+waterfall's tail (bad debt on flat accounts, deficits beyond the pools) to the sequential policy. The
+handler never raises for a revert, a lost race or a dropped transaction: they are metrics.
 
-    make deploy                                   # writes deployments/local.json
-    SILVERBACK_SIGNER_ALIAS=TEST::3 BACKSTOP_DEPLOYMENT=deployments/local.json \\
-        .venv/bin/silverback run bots.keeper:bot --network ethereum:local:node
+    make anvil                                               # chain id 1337, 1 s blocks
+    make deploy DEPLOY_ARGS="--network ethereum:local:node"  # writes deployments/local-1337.json
+    make keeper                                              # TEST::3 signs, 100,000 of margin per segment
 
-On a live network use an ape account alias as the signer and that network's deployment file.
+The signer needs gas and a margin account in every segment it liquidates in (it takes positions over):
+on startup the bot tops its free margin up to KEEPER_MARGIN quote units per segment from its wallet (on a
+local chain the mock token is minted). On a live network use an ape account alias as SILVERBACK_SIGNER_ALIAS,
+that network's deployment file as BACKSTOP_DEPLOYMENT, and fund the wallet with the quote token first.
+KEEPER_MIN_PROFIT (quote units, default 0) skips work that does not pay for its gas.
 """
 
 import os
@@ -18,30 +23,24 @@ from ape import chain
 from silverback import SilverbackBot
 
 from backstop.client.deploy import load_system
-from backstop.keeper import depositors, liquidate_all
+from backstop.keeper import Keeper, ensure_margin
 
 bot = SilverbackBot(signer_required=True)
 
 
 @bot.on_startup()
 def join_deployment(startup_state):
-    """Load the deployment and every account that deposited so far."""
-    bot.state.system = load_system(os.environ.get("BACKSTOP_DEPLOYMENT", "deployments/local.json"))
-    bot.state.owners = depositors(bot.state.system)
-    bot.state.next_block = chain.blocks.head.number + 1
-    return {"accounts": sum(len(o) for o in bot.state.owners.values())}
+    """Load the deployment (refused if it was written on another chain), fund the margin account, and
+    learn every account since the deployment."""
+    system = load_system(os.environ.get("BACKSTOP_DEPLOYMENT", "deployments/local-1337.json"))
+    margin = int(os.environ.get("KEEPER_MARGIN", "0"))
+    deposited = ensure_margin(system, bot.signer, margin) if margin else {}
+    bot.state.keeper = Keeper(system, bot.signer, min_profit=int(os.environ.get("KEEPER_MIN_PROFIT", "0")))
+    summary = bot.state.keeper.run(int(chain.blocks.head.number))
+    return {"margin_deposited": sum(deposited.values()), **summary}
 
 
 @bot.on_(chain.blocks)
 def keep(block):
-    """Watch new depositors, then liquidate every liquidatable account of every segment."""
-    system = bot.state.system
-    if block.number >= bot.state.next_block:
-        for segment, owners in depositors(system, bot.state.next_block, block.number + 1).items():
-            bot.state.owners.setdefault(segment, set()).update(owners)
-        bot.state.next_block = block.number + 1
-    actions = 0
-    for segment, owners in bot.state.owners.items():
-        report = liquidate_all(system, bot.signer, sorted(owners), segment)
-        actions += len(report.actions)
-    return {"block": block.number, "actions": actions}
+    """Liquidate everything that became liquidatable; returns the keeper's metrics."""
+    return {"block": block.number, **bot.state.keeper.run(int(block.number))}

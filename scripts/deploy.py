@@ -8,7 +8,8 @@ Uses the one deployment path, backstop.client.deploy.deploy_system: on a local n
 mock token and feeds; on any other network it takes the real quote token and Chainlink feed
 addresses from --config (backstop.core.config.SystemConfig.from_file) and never deploys mocks;
 the config's "governance" section must name a guardian and proposers, and every admin role
-ends with the Timelock. Writes the addresses to deployments/<network>.json.
+ends with the Timelock. Writes the addresses to deployments/<network>-<chain id>.json (one file per
+chain: a deploy on ape's ephemeral Anvil, chain 31337, never overwrites `make anvil`'s chain 1337).
 """
 
 from pathlib import Path
@@ -19,10 +20,10 @@ from ape.cli import ConnectedProviderCommand
 
 from backstop.reporting import display
 from backstop.core.config import ConfigError, SystemConfig
-from backstop.client.deploy import deploy_system, is_local_network
+from backstop.client.deploy import deploy_system, deployment_path, is_local_network
 
 
-@click.command(cls=ConnectedProviderCommand, short_help="Deploy Backstop and write deployments/<network>.json")
+@click.command(cls=ConnectedProviderCommand, short_help="Deploy Backstop and write deployments/<network>-<chain id>.json")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="System config JSON (required on non-local networks).")
 @click.option("--account", "alias", help="Alias of an ape account, loaded with accounts.load (required on non-local networks).")
@@ -48,7 +49,7 @@ def cli(network, config_path, alias, out_dir):
     system = deploy_system(deployer, config)
     display.show(display.addresses_table(system))
 
-    path = out_dir / f"{network.name}.json"
+    path = deployment_path(out_dir)
     system.save(path)
     display.ok(f"wrote {path}")
 

@@ -87,9 +87,14 @@ class System:
 
 
 def load_system(path: str | Path) -> System:
-    """The System recorded by `System.save` (e.g. deployments/<network>.json), for bots and
-    scripts that join an existing deployment."""
+    """The System recorded by `System.save` (deployments/<network>-<chain id>.json), for bots and
+    scripts that join an existing deployment; refuses a file recorded on another chain."""
     raw = json.loads(Path(path).read_text())
+    recorded, connected = raw.get("chain_id"), int(chain.chain_id)
+    if recorded is None or int(recorded) != connected:
+        # a file from another chain (e.g. an ephemeral Anvil long gone) would point a bot at empty addresses
+        raise DeploymentMismatch(f"{path} is a deployment on chain {recorded}, but the provider is on chain {connected}"
+                                 f" (deploy on this chain, or pass the file written for it: {deployment_path(Path(path).parent)})")
     segment_names = {segment_id: label for label, segment_id in raw["segments"].items()}
     markets = {
         label: Market(
@@ -116,6 +121,16 @@ def load_system(path: str | Path) -> System:
         treasury=raw["treasury"],
         local=is_local_network(),
     )
+
+
+class DeploymentMismatch(ValueError):
+    """A deployment file recorded on another chain than the connected one."""
+
+
+def deployment_path(directory: str | Path = "deployments") -> Path:
+    """Where `make deploy` writes (and bots read) the deployment of the connected chain:
+    <network>-<chain id>.json, so a deploy on one chain never overwrites another chain's file."""
+    return Path(directory) / f"{networks.provider.network.name}-{int(chain.chain_id)}.json"
 
 
 def is_local_network() -> bool:

@@ -1,10 +1,13 @@
 """backstop/keeper.py: scan, auction_quote, adl_candidates, liquidate_all, depositors; load_system."""
 
+import json
+
 import pytest
+from ape import chain
 
 from backstop import keeper as kp
 from backstop.client.actors import trade
-from backstop.client.deploy import load_system
+from backstop.client.deploy import DeploymentMismatch, deployment_path, load_system
 from backstop.core.units import wad
 
 
@@ -127,3 +130,19 @@ def test_load_system_joins_a_saved_deployment(system, tmp_path, maker, eth):
     assert joined.addresses() == system.addresses()
     assert joined.vault.position(maker, eth.id) == system.vault.position(maker, eth.id)
     assert joined.markets["ETH-PERP"].feed.address == system.markets["ETH-PERP"].feed.address
+
+
+def test_load_system_refuses_a_file_of_another_chain(system, tmp_path):
+    path = tmp_path / "local-31337.json"
+    system.save(path)
+    raw = json.loads(path.read_text())
+    path.write_text(json.dumps({**raw, "chain_id": raw["chain_id"] + 1}))
+    with pytest.raises(DeploymentMismatch, match="is a deployment on chain"):
+        load_system(path)
+    path.write_text(json.dumps({k: v for k, v in raw.items() if k != "chain_id"}))
+    with pytest.raises(DeploymentMismatch):
+        load_system(path)
+
+
+def test_deployment_files_are_keyed_by_chain_id(tmp_path):
+    assert deployment_path(tmp_path) == tmp_path / f"local-{chain.chain_id}.json"
