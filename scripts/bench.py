@@ -16,10 +16,13 @@ To benchmark a new operation, add a function:
 Values are whole-transaction `receipt.gas_used` (21,000 base and calldata included).
 """
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from ape import accounts, chain, project
+from rich.table import Table
 
 from backstop.reporting import codesize, display, gas
 from backstop.client.actors import fill, fund, set_price, signed_order, trade
@@ -27,6 +30,7 @@ from backstop.core.config import SystemConfig
 from backstop.client.deploy import Market, System, deploy_system
 from backstop.client.speed import disable_post_transaction_trace
 from backstop.core.units import quote, wad
+from backstop.keeper import Keeper
 
 
 @dataclass
@@ -274,6 +278,86 @@ def _engine_deleverage(b: Bench):
     return b.system.engine.deleverage(account, b.eth.id, b.maker, wad(10), sender=b.trader)
 
 
+@scenario("engine.liquidate_batch", "10 accounts in one keeper transaction (LiquidationEngine.liquidate_batch)")
+def _engine_batch(b: Bench):
+    crowd = short_crowd(b, 10)
+    crash_to(b, wad(3360))
+    return b.system.engine.liquidate_batch([(a.address, b.eth.id, wad(1)) for a in crowd], sender=b.maker)
+
+
+def short_crowd(b: Bench, n: int, collateral: int = 400) -> list:
+    """`n` fresh accounts, each 1 ETH short at 3,000 against the trader (liquidatable at 3,360)."""
+    crowd = []
+    for _ in range(n):
+        account = accounts.test_accounts.generate_test_account()
+        account.balance = 10**20
+        fund(b.system, account, b.segment, b.usd(collateral))
+        trade(b.system, b.trader, account, b.eth.id, wad(1), wad(3000))
+        crowd.append(account)
+    return crowd
+
+
+# ---------------------------------------------------------------- keeper latency and scan time
+
+
+KEEPER_CROWD = 100
+KEEPER_WATCHED = 1_000
+
+
+def keeper_bench(b: Bench) -> dict:
+    """Blocks from one oracle update to the liquidation of each of KEEPER_CROWD accounts, with blocks
+    mined as a 1 s-block chain mines them (automine off: what the keeper sends in a block's handler
+    lands in the next block), and the time of one handler run with KEEPER_WATCHED accounts watched."""
+    crowd = short_crowd(b, KEEPER_CROWD)
+    fund(b.system, b.maker, b.segment, b.usd(1_000_000))  # the keeper's margin account
+    bot = Keeper(b.system, b.maker, gas_price_wei=0, start_block=chain.blocks.head.number + 1)
+    bot.watch.add(b.segment, crowd)
+    dummies = [f"0x{k:040x}" for k in range(1, KEEPER_WATCHED - KEEPER_CROWD + 1)]
+    crash_to(b, wad(3360))
+    update = int(chain.blocks.head.number)
+    runs = []
+    chain.provider.auto_mine = False
+    try:
+        head = update
+        for _ in range(5):
+            bot.watch.add(b.segment, dummies)  # scanned every run, as if none were flat
+            runs.append(bot.run(head)["run_seconds"])
+            chain.mine()
+            head += 1
+            bot.run(head)  # collects
+            if bot.metrics.liquidations >= KEEPER_CROWD:
+                break
+    finally:
+        chain.provider.auto_mine = True
+    latencies = sorted(int(log.block_number) - update for log in b.system.engine.Liquidated.range(update, head + 1))
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    return {
+        "accounts": KEEPER_CROWD, "liquidated": len(latencies), "watched": KEEPER_WATCHED,
+        "latency_blocks_p50": pick(0.5), "latency_blocks_p99": pick(0.99),
+        "first_run_seconds": round(runs[0], 3), "transactions": bot.metrics.sent,
+    }
+
+
+def report_keeper(b: Bench) -> None:
+    snapshot = chain.snapshot()
+    try:
+        figures = keeper_bench(b)
+    finally:
+        chain.restore(snapshot)
+    path = Path("reports/keeper.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    table = Table(title="Keeper: one oracle update makes every account liquidatable (1 s blocks)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key in ("accounts", "liquidated", "latency_blocks_p50", "latency_blocks_p99", "watched",
+                "first_run_seconds", "transactions"):
+        table.add_row(key, str(figures[key]))
+    display.console.print()
+    display.show(table)
+    display.ok(f"wrote {path}")
+
+
 # ---------------------------------------------------------------- runner
 
 
@@ -307,6 +391,7 @@ def main():
     else:
         display.ok("every operation within its target")
     display.ok(f"wrote {path}")
+    report_keeper(b)
     report_codesize()
 
 
