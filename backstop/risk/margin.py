@@ -65,6 +65,7 @@ class Liquidation:
     keeper_fee: np.ndarray
     collateral: np.ndarray  # owner's collateral after the transfer (negative: bad debt)
     size: np.ndarray  # owner's size after
+    entry: np.ndarray  # owner's entry notional after
 
     @property
     def deficit(self) -> np.ndarray:
@@ -137,12 +138,13 @@ def liquidate(collateral, size, entry, mark, p: EngineParams, elapsed: int = 0) 
     fee = where(topped & (eq > 0), minimum(fee, pay - minimum(pay, reward)), fee)
     penalty = (amount * mark) // p.scale * rate // WAD
     penalty = minimum(penalty, pay - minimum(pay, reward + fee))
-    collateral_after, size_after = transfer(collateral, size, entry, amount, price, penalty + fee, p.scale)
-    return Liquidation(amount, price, penalty, fee, collateral_after, size_after)
+    after = transfer(collateral, size, entry, amount, price, penalty + fee, p.scale)
+    return Liquidation(amount, price, penalty, fee, *after)
 
 
 def transfer(collateral, size, entry, amount, price, charge, scale):
-    """The owner's side of MarginVault.transfer_position: reduce by `amount` at `price`, pay `charge`."""
+    """The owner's side of MarginVault.transfer_position: reduce by `amount` at `price`, pay `charge`.
+    Returns (collateral, size, entry notional) after."""
     cost = (amount * price) // scale
     signed_cost = where(size > 0, -cost, cost)
     held = abs(size)
@@ -150,7 +152,7 @@ def transfer(collateral, size, entry, amount, price, charge, scale):
     safe_held = where(held > 0, held, 1 + zero)
     released = where(amount == held, entry, ceil_div(entry * amount, safe_held))
     realized = -signed_cost - released
-    return collateral + realized - charge, where(size > 0, size - amount, size + amount)
+    return collateral + realized - charge, where(size > 0, size - amount, size + amount), entry - released
 
 
 def cover(deficit, pool_assets, backstop_capacity):
