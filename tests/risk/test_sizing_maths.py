@@ -71,3 +71,13 @@ def test_sparse_candidate_days_match_the_dense_law():
     assert abs(tail_sparse / tail_dense - 1) < 0.03
     q = 2 * stats.t.sf(floor / 0.03, 3.5)
     assert path.size / (20_000 * 365) > q
+
+
+def test_tail_quantile_table_matches_scipy():
+    from backstop.risk.sizing import tail_quantiles
+
+    rng = np.random.default_rng(5)
+    tail = 0.02
+    u = np.concatenate([rng.uniform(0, tail, 5000), 1 - rng.uniform(0, tail, 5000), [1e-10, 1 - 1e-10]])
+    exact = stats.t.ppf(u, 3.7)
+    assert np.max(np.abs(tail_quantiles(u, 3.7, tail) / exact - 1)) < 1e-5
