@@ -11,7 +11,10 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import matplotlib
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's backstop package, whatever the venv's editable install points at
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -24,8 +27,6 @@ from backstop.risk.calibration import DEFAULT_BOOKS, calibrate, segments  # noqa
 from backstop.risk.data import DataMissing  # noqa: E402
 from backstop.risk.report import segment_entry, write  # noqa: E402
 from backstop.risk.sizing import Segment, SizingResult, paths_per_second, size_segment  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -102,5 +103,4 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     run()
