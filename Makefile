@@ -16,7 +16,7 @@ PY_STAMP := $(VENV)/.installed
 SOURCES_STAMP := .build/.sources
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help install test bench demo deploy fuzz anvil keeper clean
+.PHONY: help install test bench demo deploy fuzz anvil keeper size clean
 
 help:
 	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
@@ -25,6 +25,7 @@ help:
 	@echo "make fuzz   - overnight stateful soak (FUZZ_STEPS=1000000 FUZZ_WORKERS=2)"
 	@echo "make anvil  - standalone Anvil on :8545 for bots (then make deploy / make keeper)"
 	@echo "make keeper - the silverback keeper bot against deployments/local-1337.json (make anvil + deploy)"
+	@echo "make size   - insurance pool target sizes from real returns -> reports/size.json (SIZE_ARGS=--paths 10000)"
 
 install: $(PY_STAMP) $(NODE_STAMP) $(SOURCES_STAMP)
 
@@ -80,6 +81,10 @@ KEEPER_MARGIN ?= 100000000000
 keeper: install
 	$(ENV_PATH) SILVERBACK_SIGNER_ALIAS=$(KEEPER_SIGNER) BACKSTOP_DEPLOYMENT=deployments/local-1337.json KEEPER_MARGIN=$(KEEPER_MARGIN) \
 		$(BIN)/silverback run bots.keeper:bot --network ethereum:local:node
+
+# Fund sizing from real returns (no chain): reports/size.json, size.csv, size_loss.png (docs/risk.md).
+size: install
+	$(BIN)/python scripts/size.py $(SIZE_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .build

@@ -681,6 +681,27 @@ class Tracker:
                           f"{st.cover_reach.get(seg)}) has no permissionless call that reduces it: {reasons.get(acct)}")
         return errors
 
+    def _batch_checks(self, old: State, new: State, t: Tx, logs: list[Log]) -> list[str]:
+        """liquidate_batch never reverts (a bad item is skipped), closes nothing while the engine is paused,
+        and every item it closes was liquidatable at the start of the step (4)."""
+        errors: list[str] = []
+        r = self.r
+        if not t.ok:
+            errors.append("(4c) liquidate_batch reverted: a bad item must be skipped, not fatal")
+        for lg in logs:
+            if lg.address != r.engine or lg.topics[0] != T_LIQUIDATED:
+                continue
+            if old.paused.get("engine"):
+                errors.append("(11c) liquidate_batch closed a position while the engine is paused")
+            owner, market = lg.topic_addr(1), _u(lg.topics[3])
+            seg = r.market_segment[market]
+            if seg in old.stale or seg in new.stale or (owner, seg) not in old.health:
+                continue
+            _, equity, _, mm, _ = old.health[(owner, seg)]
+            if mm == 0 or equity >= mm:
+                errors.append(f"(4) liquidate_batch closed {owner} seg {seg} with equity {equity} >= MM {mm}")
+        return errors
+
     def _tx_checks(self, old: State, new: State, t: Tx, logs: list[Log], n_txs: int, last: bool,
                    n_ok: int = 1) -> list[str]:
         """Per-transaction invariants (4), (7), (8), (12b); (7) needs the state at the tx's own
@@ -712,6 +733,8 @@ class Tracker:
                     tag = "(4b)" if full else "(4)"
                     errors.append(f"{tag} liquidation lowered margin ratio {equity}/{mm} -> {eq2}/{mm2} "
                                   f"beyond the keeper fee {keeper_fee} (full_close={full}, account still open)")
+        if t.kind == "liquidate_batch":
+            errors += self._batch_checks(old, new, t, logs)
         if t.kind == "deleverage" and t.ok and n_ok == 1 and "owner" in t.meta:
             # (12b) no contagion through ADL: nobody but the deleveraged account goes below zero
             owner, seg = t.meta["owner"], t.meta["segment"]

@@ -571,6 +571,25 @@ class BackstopMachine(RuleBasedStateMachine):
             self.txs.append(c.send("liquidate", c.keepers[1 - keeper], c.engine, "liquidate(address,uint256,uint256)",
                                    owner, m, size, owner=owner, segment=seg, prices_moved=True))
 
+    @rule(keeper=st.integers(0, 1), picks=st.lists(st.integers(0, 1000), min_size=1, max_size=4),
+          market=st.integers(0, 2), size_ppm=st.one_of(st.just(10**6), st.integers(1, 2 * 10**6)))
+    def liquidate_batch(self, keeper, picks, market, size_ppm):
+        """A keeper's batch mixing liquidatable and healthy accounts: it never reverts, and each item it
+        closes was liquidatable (invariant 4, checked per Liquidated event)."""
+        if self.done:
+            return
+        self._count("liquidate_batch")
+        c = self.ctx
+        cands = self._liquidatable()
+        items = []
+        for pick in picks:
+            owner, seg = self._pick(cands, pick, [(a, c.markets[market].segment) for a in c.traders])
+            markets = self._open(owner, seg) or [c.markets[market].id]
+            m = markets[(pick + market) % len(markets)]
+            items.append((owner, m, max(abs(self.state.pos[(owner, m)][0]) * size_ppm // 10**6, 1)))
+        self.txs.append(c.send("liquidate_batch", c.keepers[keeper], c.engine,
+                               "liquidate_batch((address,uint256,uint256)[])", items))
+
     @rule(keeper=st.integers(0, 1), pick=st.integers(0, 1000), cpick=st.integers(0, 1000), market=st.integers(0, 2),
           size_ppm=st.integers(1, 2 * 10**6))
     def deleverage(self, keeper, pick, cpick, market, size_ppm):
