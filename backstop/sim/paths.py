@@ -21,7 +21,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Path:
+class PricePath:
     """Multipliers of the initial price, index 0 == 1.0; `dt` seconds between oracle updates."""
 
     name: str
@@ -51,7 +51,7 @@ class Path:
 
 
 def gap(size: float, *, before: int = 3, after: int = 6, drift: float = 0.0, dt: int = 60,
-        alt_beta: float = 1.0) -> Path:
+        alt_beta: float = 1.0) -> PricePath:
     """Flat, then ONE oracle update of exactly `-size` (0.4 = -40%), then `after` updates that
     each move by `drift` (0: flat; -0.01: the sell-off goes on, which is what makes a slow keeper
     costly). The alts fall by `size * alt_beta` (capped at -95%) in the same update."""
@@ -63,11 +63,11 @@ def gap(size: float, *, before: int = 3, after: int = 6, drift: float = 0.0, dt:
     tail = tuple((1.0 + drift) ** k for k in range(after + 1))
     majors = (1.0,) * before + tuple((1.0 - size) * x for x in tail)
     alts = (1.0,) * before + tuple((1.0 - alt) * x for x in tail)
-    return Path(f"gap-{round(size * 100)}", majors, alts, dt, gap=size)
+    return PricePath(f"gap-{round(size * 100)}", majors, alts, dt, gap=size)
 
 
 def gbm(steps: int, *, seed: int, sigma: float = 0.8, mu: float = 0.0, jump_rate: float = 2.0,
-        jump_mean: float = -0.05, jump_std: float = 0.05, dt: int = 60, alt_beta: float = 1.5) -> Path:
+        jump_mean: float = -0.05, jump_std: float = 0.05, dt: int = 60, alt_beta: float = 1.5) -> PricePath:
     """GBM with lognormal jumps (Merton), annualized `sigma`/`mu`, `jump_rate` jumps per day.
     The alts share the same shocks scaled by `alt_beta` (alts move more than majors).
     Same seed -> same path, so a sweep point can be re-run exactly."""
@@ -79,16 +79,16 @@ def gbm(steps: int, *, seed: int, sigma: float = 0.8, mu: float = 0.0, jump_rate
     log_returns = diffusion + jumps
     majors = np.exp(np.concatenate([[0.0], np.cumsum(log_returns)]))
     alts = np.exp(np.concatenate([[0.0], np.cumsum(log_returns * alt_beta)]))
-    return Path(f"gbm-{seed}", tuple(float(x) for x in majors), tuple(float(x) for x in alts), dt)
+    return PricePath(f"gbm-{seed}", tuple(float(x) for x in majors), tuple(float(x) for x in alts), dt)
 
 
-def _interpolate(name: str, knots: list[tuple[int, float, float]], dt: int) -> Path:
+def _interpolate(name: str, knots: list[tuple[int, float, float]], dt: int) -> PricePath:
     """Piecewise-linear path through (minute, majors multiplier, alts multiplier) knots."""
     minutes = [k[0] for k in knots]
     grid = np.arange(0, minutes[-1] * 60 + 1, dt) / 60
     majors = np.interp(grid, minutes, [k[1] for k in knots])
     alts = np.interp(grid, minutes, [k[2] for k in knots])
-    return Path(name, tuple(float(x) for x in majors), tuple(float(x) for x in alts), dt)
+    return PricePath(name, tuple(float(x) for x in majors), tuple(float(x) for x in alts), dt)
 
 
 # Crash days as (minute, majors, alts) knots. Figures are rounded public numbers, not tick data.
@@ -115,13 +115,13 @@ CRASHES: dict[str, tuple[list[tuple[int, float, float]], int]] = {
 }
 
 
-def crash(name: str) -> Path:
+def crash(name: str) -> PricePath:
     """A replay of one of CRASHES (see the cited figures next to each)."""
     knots, dt = CRASHES[name]
     return _interpolate(name, knots, dt)
 
 
-def make_path(spec: str, *, seed: int = 0) -> Path:
+def make_path(spec: str, *, seed: int = 0) -> PricePath:
     """Parse a path spec: "gap:0.4", "gbm:120" (steps), or a crash name ("oct-2025")."""
     kind, _, arg = spec.partition(":")
     if kind == "gap":
@@ -133,4 +133,4 @@ def make_path(spec: str, *, seed: int = 0) -> Path:
     raise ValueError(f"unknown path {spec!r}: gap:<size>, gbm:<steps> or one of {sorted(CRASHES)}")
 
 
-__all__ = ["CRASHES", "Path", "crash", "gap", "gbm", "make_path"]
+__all__ = ["CRASHES", "PricePath", "crash", "gap", "gbm", "make_path"]

@@ -15,9 +15,13 @@ chain before each run, so runs never see each other and never pay for a new Anvi
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from ape import accounts, chain
@@ -31,7 +35,7 @@ from backstop.core.units import WAD, quote, wad
 from backstop.keeper import liquidate_all
 from backstop.sim.agents import DeficitDodger, Env, WhaleSelfLiquidator
 from backstop.sim.model import check_invariants
-from backstop.sim.paths import Path, gap
+from backstop.sim.paths import PricePath, gap
 
 # Short LP cooldown so an LP can enter and leave within one simulated crash (the default is 7 days).
 POOL_PARAMS = {"cooldown": 60, "redeem_window": 3600}
@@ -41,7 +45,7 @@ POOL_PARAMS = {"cooldown": 60, "redeem_window": 3600}
 class RunSpec:
     """Everything that defines one run; a sweep is a list of these."""
 
-    path: Path
+    path: PricePath
     latency: int = 0  # seconds from an oracle update to the keeper's pass
     seed: int = 0
     n_traders: int = 6
@@ -132,16 +136,51 @@ def connect() -> None:
     if "snapshot" in _chain:
         return
     from ape import networks
+    from ape.logging import logger
 
     from backstop.client.speed import disable_post_transaction_trace
 
+    logger.set_level("WARNING")  # no "Contract deployed" line per contract per run
     disable_post_transaction_trace()
     quiet_reverts()
     context = networks.ethereum.local.use_provider("foundry")
-    context.__enter__()
+    with _signals_off_main_thread():
+        context.__enter__()
     _chain["context"] = context
     freeze_clock()
     _chain["snapshot"] = chain.snapshot()
+
+
+def disconnect() -> bool:
+    """Stop this process's Anvil (sweep calls it on every worker before closing the cluster:
+    a worker killed by its nanny would otherwise leave its Anvil behind)."""
+    context = _chain.pop("context", None)
+    _chain.pop("snapshot", None)
+    if context is None:
+        return False
+    context.__exit__(None, None, None)
+    return True
+
+
+@contextmanager
+def _signals_off_main_thread() -> Iterator[None]:
+    """ape installs SIGINT/SIGTERM handlers when it starts Anvil, which Python only allows on the
+    main thread; a Dask task runs on a worker thread. Skip them there (the process's atexit
+    still stops Anvil, and `disconnect` does it explicitly)."""
+    import ape.api.providers as providers
+
+    original = providers.signal
+
+    def guarded(signum: int, handler: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            return original(signum, handler)
+        return None
+
+    providers.signal = guarded
+    try:
+        yield
+    finally:
+        providers.signal = original
 
 
 def quiet_reverts() -> None:
@@ -478,6 +517,8 @@ def sweep(specs: Sequence[RunSpec], *, scheduler: str | None = None, n_workers: 
             results[index[future.key]] = future.result()
         return [r for r in results if r is not None]
     finally:
+        if cluster is not None:
+            client.run(disconnect)
         client.close()
         if cluster is not None:
             cluster.close()
@@ -497,5 +538,92 @@ def _progress(items: Iterable[Any], total: int, show: bool) -> Iterable[Any]:
             bar.advance(task)
 
 
+# ---------------------------------------------------------------- reports
+
+
+def write_csv(results: Sequence[Result], path: str | PathLike) -> None:
+    """One row per run, the columns of Result (without the NAV series)."""
+    import csv
+
+    rows = [r.row() for r in results]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else list(Result.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def worst_run(results: Sequence[Result]) -> Result:
+    """The run to show in the NAV plot: the deepest pool drawdown (ties: the slowest keeper)."""
+    return max(results, key=lambda r: (r.pool_drawdown, r.latency, r.gap))
+
+
+def plot_nav(result: Result, path: str | PathLike, decimals: int = 6) -> None:
+    """Segment pools' and backstop's NAV over one run (matplotlib Agg: no display needed)."""
+    plt = _pyplot()
+    t = [n[0] / 60 for n in result.nav]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for k, name in enumerate(("majors pool", "alts pool", "backstop"), start=1):
+        ax.step(t, [n[k] / 10**decimals for n in result.nav], where="post", label=name)
+    ax.set(xlabel="minutes since the first oracle update", ylabel="NAV (quote units)",
+           title=f"Pool NAV through {result.label}: bad debt {result.bad_debt / 10**decimals:,.0f}, "
+                 f"ADL {result.adl_events}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_heatmap(results: Sequence[Result], path: str | PathLike) -> None:
+    """Mean pool drawdown per (gap, keeper latency) cell of a sweep."""
+    plt = _pyplot()
+    gaps = sorted({r.gap for r in results})
+    latencies = sorted({r.latency for r in results})
+    cells = np.full((len(gaps), len(latencies)), np.nan)
+    for i, g in enumerate(gaps):
+        for j, lat in enumerate(latencies):
+            values = [r.pool_drawdown for r in results if r.gap == g and r.latency == lat]
+            if values:
+                cells[i, j] = float(np.mean(values))
+    fig, ax = plt.subplots(figsize=(1.6 * len(latencies) + 3, 0.8 * len(gaps) + 2))
+    image = ax.imshow(cells * 100, cmap="Reds", aspect="auto", origin="lower", vmin=0)
+    ax.set_xticks(range(len(latencies)), [f"{lat} s" for lat in latencies])
+    ax.set_yticks(range(len(gaps)), [f"-{g * 100:.0f}%" for g in gaps])
+    for (i, j), value in np.ndenumerate(cells):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value * 100:.1f}%", ha="center", va="center")
+    ax.set(xlabel="keeper latency after each oracle update", ylabel="gap (one oracle update)",
+           title="Pool drawdown (segment pools + backstop)")
+    fig.colorbar(image, ax=ax, label="drawdown, %")
+    _save(fig, path)
+
+
+def write_reports(results: Sequence[Result], out_dir: str | PathLike = "reports", decimals: int = 6) -> dict[str, Path]:
+    """reports/stress.csv, stress_nav.png and stress_heatmap.png; returns their paths."""
+    out = Path(out_dir)
+    paths = {"csv": out / "stress.csv", "nav": out / "stress_nav.png", "heatmap": out / "stress_heatmap.png"}
+    write_csv(results, paths["csv"])
+    plot_nav(worst_run(results), paths["nav"], decimals)
+    plot_heatmap(results, paths["heatmap"])
+    return paths
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | PathLike) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    fig.clf()
+    _pyplot().close(fig)
+
+
 __all__ = ["MARGIN_MODELS", "Cast", "Result", "RunSpec", "Sim", "connect", "fresh_chain", "freeze_clock", "grid",
-           "make_cast", "run", "run_in_worker", "sweep"]
+           "make_cast", "plot_heatmap", "plot_nav", "run", "run_in_worker", "sweep", "worst_run", "write_csv",
+           "write_reports"]
