@@ -345,6 +345,7 @@ class Sim:
                 self.record_nav()
             else:
                 self.keeper_pass()
+                self.record_nav()
 
     def publish(self, step: int) -> None:
         path = self.spec.path
@@ -417,8 +418,8 @@ class Sim:
         for _ in range(4):
             self.keeper_pass()
         self.close_all()
-        self.wait_for_gates()
         self.record_nav()
+        self.wait_for_gates()
         self.withdrawals = {a.address: self.withdraw_all(a) for a in self.cast.margin_accounts}
 
     def close_all(self) -> None:
