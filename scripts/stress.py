@@ -56,20 +56,22 @@ def specs_of(args: argparse.Namespace) -> list[RunSpec]:
 
 def summary(results: list[Result], decimals: int = 6) -> Table:
     table = Table(title="Stress runs")
-    for column in ("run", "s", "drawdown", "bad debt", "backstop", "ADL", "keeper", "winners unpaid", "invariants"):
+    for column in ("run", "s", "drawdown", "bad debt", "backstop", "ADL", "socialized", "keeper", "winners unpaid",
+                   "invariants"):
         table.add_column(column, justify="right")
     unit = 10**decimals
     for r in results:
         table.add_row(r.label, f"{r.seconds:.1f}", f"{r.pool_drawdown:.1%}", f"{r.bad_debt / unit:,.0f}",
-                      f"{r.backstop_draws / unit:,.0f}", str(r.adl_events), f"{r.keeper_profit / unit:,.0f}",
-                      f"{r.winners_unpaid / unit:,.0f}", "ok" if r.invariant_errors == 0 else r.first_error[:40])
+                      f"{r.backstop_draws / unit:,.0f}", str(r.adl_events), f"{r.adl_socialized / unit:,.0f}",
+                      f"{r.keeper_profit / unit:,.2f}",
+                      f"{r.winners_unpaid / unit:,.0f}", r.failed[:40] or ("ok" if r.invariant_errors == 0 else r.first_error[:40]))
     return table
 
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
     specs = specs_of(args)
-    console = Console()
+    console = Console(width=max(Console().width, 140))
     console.print(f"{len(specs)} runs on {args.scheduler or f'a LocalCluster of {args.workers} workers'}")
     started = time.perf_counter()
     results = sweep(specs, scheduler=args.scheduler, n_workers=args.workers)
@@ -79,9 +81,9 @@ def main(argv: list[str]) -> int:
     per_run = sum(r.seconds for r in results) / max(len(results), 1)
     console.print(f"sweep wall time {wall:.0f} s, {per_run:.1f} s per run; wrote "
                   + ", ".join(str(p) for p in paths.values()))
-    broken = [r for r in results if r.invariant_errors or (r.pools_could_pay and r.winners_unpaid)]
+    broken = [r for r in results if r.failed or r.invariant_errors or (r.pools_could_pay and r.winners_unpaid)]
     for r in broken:
-        console.print(f"[red]{r.label}: invariants {r.invariant_errors} ({r.first_error}), "
+        console.print(f"[red]{r.label}: failed {r.failed!r}, invariants {r.invariant_errors} ({r.first_error}), "
                       f"winners unpaid {r.winners_unpaid}")
     return 1 if broken else 0
 

@@ -117,6 +117,8 @@ class Result:
     withdraw_wait: int = 0  # seconds the winners waited for a segment's withdrawal gate to lift
     invariant_errors: int = 0
     first_error: str = ""
+    adversary_pnl: int = 0  # Σ P&L of the adversaries (backstop.sim.agents accounting), quote units
+    failed: str = ""  # the exception that stopped the run early (its other figures are then empty)
     nav: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, majors, alts, backstop)
 
     def row(self) -> dict[str, Any]:
@@ -206,7 +208,18 @@ def run_in_worker(spec: RunSpec) -> Result:
     """The Dask task: one run on this worker's own Anvil."""
     connect()
     fresh_chain()
-    return run(spec)
+    try:
+        return run(spec)
+    except Exception as err:  # one broken run must not cost the sweep: it shows up as a failed row
+        return failed_result(spec, err)
+
+
+def failed_result(spec: RunSpec, err: Exception | None) -> Result:
+    """The identifying columns of `spec`'s row, marked as failed with `err`."""
+    path = spec.path
+    return Result(label=spec.label or f"{path.name}/lat{spec.latency}", path=path.name,
+                  gap=path.gap if path.gap is not None else round(path.worst_step, 4), latency=spec.latency,
+                  seed=spec.seed, margin_model=spec.margin_model, failed=f"{type(err).__name__}: {err}"[:300])
 
 
 # ---------------------------------------------------------------- one run
@@ -366,7 +379,11 @@ class Sim:
             pool.request_redeem(self.leaver_shares, sender=leaver)
         elif self.leaver_shares and not self.lp_exit_ok and int(pool.maxRedeem(leaver)) >= self.leaver_shares:
             before = int(self.system.token.balanceOf(leaver))
-            pool.redeem(self.leaver_shares, leaver, leaver, sender=leaver)
+            try:
+                pool.redeem(self.leaver_shares, leaver, leaver, sender=leaver)
+            except ContractLogicError:  # e.g. "pool: zero assets" once a crash has emptied the pool
+                self.leaver_shares = 0
+                return
             self.lp_outflow += int(self.system.token.balanceOf(leaver)) - before
             self.lp_exit_ok = True
 
@@ -385,17 +402,22 @@ class Sim:
         owners = [a.address for a in self.cast.margin_accounts]
         for segment in self.system.segments.values():
             liquidate_all(self.system, self.cast.keeper, owners, segment)
-        self.close_against_maker(self.cast.keeper)
+        self.close_against_maker(self.cast.keeper, as_maker=True)
 
-    def close_against_maker(self, account: AccountAPI) -> None:
-        """Close every position of `account` at the oracle price, the maker taking the other side."""
+    def close_against_maker(self, account: AccountAPI, as_maker: bool = False) -> None:
+        """Close every position of `account` at the oracle price, the market maker taking the other
+        side. `as_maker`: `account` signs the order and the market maker fills it (a keeper posts
+        a resting order and pays the maker fee, not the taker fee)."""
         for market in self.system.markets.values():
             size = int(self.system.vault.position(account, market.id)[0])
             if size == 0:
                 continue
             mark = int(self.system.oracle.price(market.id))
             try:
-                trade(self.system, self.cast.maker, account, market.id, size, mark)
+                if as_maker:
+                    trade(self.system, account, self.cast.maker, market.id, -size, mark)
+                else:
+                    trade(self.system, self.cast.maker, account, market.id, size, mark)
             except ContractLogicError:
                 pass  # e.g. still bankrupt after the keeper's passes: the invariants report what is left
 
@@ -453,26 +475,41 @@ class Sim:
         return owed, got
 
     def result(self) -> Result:
-        spec = self.spec
-        res = Result(label=spec.label or f"{spec.path.name}/lat{spec.latency}", path=spec.path.name,
-                     gap=spec.path.gap if spec.path.gap is not None else round(spec.path.worst_step, 4), latency=spec.latency, seed=spec.seed,
-                     margin_model=spec.margin_model, nav=self.nav)
+        res = failed_result(self.spec, None)
+        res.failed, res.nav = "", self.nav
+        self.pool_figures(res)
+        self.count_events(res)
+        self.payouts(res)
+        res.pools_could_pay = res.adl_events == 0 and res.bad_debt_unpaid == 0
+        res.lp_exit_ok, res.withdraw_wait = self.lp_exit_ok, self.withdraw_wait
+        res.adversary_pnl = sum(self.adversary_pnl(agent) for agent in self.adversaries)
+        errors = check_invariants(self.system, self.cast.everyone)
+        res.invariant_errors, res.first_error = len(errors), (errors[0][:200] if errors else "")
+        return res
+
+    @staticmethod
+    def adversary_pnl(agent: Any) -> int:
+        """An agent that played: its P&L after everyone withdrew (0 if it never got to play)."""
+        if agent.before is None:
+            return 0
+        if agent.after is None or isinstance(agent, WhaleSelfLiquidator):
+            agent.end()
+        return agent.pnl
+
+    def pool_figures(self, res: Result) -> None:
         totals = [sum(n[1:]) for n in self.nav]
         res.pool_nav_start, res.pool_nav_min, res.pool_nav_end = self.pool_start, min(totals), totals[-1]
         res.pool_drawdown = round(max(self.losses) / self.pool_start, 4) if self.pool_start else 0.0
-        self.count_events(res)
-        owed, got = self.withdrawals[self.cast.keeper.address]
-        res.keeper_profit = got - self.deposited[self.cast.keeper.address]
+
+    def payouts(self, res: Result) -> None:
+        """Keeper profit, and what winners (owed more than they deposited) could not withdraw."""
+        keeper = self.cast.keeper.address
+        res.keeper_profit = self.withdrawals[keeper][1] - self.deposited[keeper]
         for account in self.cast.margin_accounts:
             owed, got = self.withdrawals[account.address]
             if owed > self.deposited.get(account.address, 0):
                 res.winners += 1
                 res.winners_unpaid += owed - got
-        res.pools_could_pay = res.adl_events == 0 and res.bad_debt_unpaid == 0
-        res.lp_exit_ok, res.withdraw_wait = self.lp_exit_ok, self.withdraw_wait
-        errors = check_invariants(self.system, self.cast.everyone)
-        res.invariant_errors, res.first_error = len(errors), (errors[0][:200] if errors else "")
-        return res
 
     def count_events(self, res: Result) -> None:
         start, stop = self.start_block, int(chain.blocks.head.number) + 1
@@ -556,7 +593,8 @@ def write_csv(results: Sequence[Result], path: str | PathLike) -> None:
 
 def worst_run(results: Sequence[Result]) -> Result:
     """The run to show in the NAV plot: the deepest pool drawdown (ties: the slowest keeper)."""
-    return max(results, key=lambda r: (r.pool_drawdown, r.latency, r.gap))
+    finished = [r for r in results if r.nav] or list(results)
+    return max(finished, key=lambda r: (r.pool_drawdown, r.latency, r.gap))
 
 
 def plot_nav(result: Result, path: str | PathLike, decimals: int = 6) -> None:
