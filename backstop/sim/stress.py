@@ -341,10 +341,20 @@ class Sim:
     # -- the path ---------------------------------------------------------------
 
     def schedule(self) -> list[tuple[int, int, str, int]]:
-        """(time, order, kind, step): every oracle update and the keeper pass `latency` s after it."""
+        """(time, order, kind, step) of every oracle update and keeper pass, in time order.
+
+        The keeper wakes on an oracle update, acts `latency` seconds later, and misses the updates
+        that come while it is busy: it next wakes on the first update after its pass. So a
+        latency of several update intervals means fewer, later passes, some on prices it never
+        reacted to; latency 0 is a pass right after every update."""
         dt, latency = self.spec.path.dt, self.spec.latency
-        events = [(self.t0 + dt * (i + 1), 0, "oracle", i) for i in range(len(self.spec.path))]
-        events += [(self.t0 + dt * (i + 1) + latency, 1, "keeper", i) for i in range(len(self.spec.path))]
+        updates = [self.t0 + dt * (i + 1) for i in range(len(self.spec.path))]
+        events = [(t, 0, "oracle", i) for i, t in enumerate(updates)]
+        last_pass = -1
+        for i, t in enumerate(updates):
+            if t > last_pass:
+                last_pass = t + latency
+                events.append((last_pass, 1, "keeper", i))
         return sorted(events)
 
     def drive(self) -> None:
@@ -626,7 +636,7 @@ def plot_heatmap(results: Sequence[Result], path: str | PathLike) -> None:
     fig, ax = plt.subplots(figsize=(1.6 * len(latencies) + 3, 0.8 * len(gaps) + 2))
     image = ax.imshow(cells * 100, cmap="Reds", aspect="auto", origin="lower", vmin=0)
     ax.set_xticks(range(len(latencies)), [f"{lat} s" for lat in latencies])
-    ax.set_yticks(range(len(gaps)), [f"-{g * 100:.0f}%" for g in gaps])
+    ax.set_yticks(range(len(gaps)), [f"{-g * 100:.0f}%" if g else "0%" for g in gaps])
     for (i, j), value in np.ndenumerate(cells):
         if not np.isnan(value):
             ax.text(j, i, f"{value * 100:.1f}%", ha="center", va="center")
