@@ -1,7 +1,7 @@
 """Stress sweep: gap x keeper latency on Dask (`make stress`, STRESS_ARGS for options).
 
     python scripts/stress.py [--gaps 0,0.2,0.4,0.6] [--latencies 0,120,600] [--seeds 0]
-                             [--crashes oct-2025,may-2021] [--workers 2] [--scheduler tcp://host:8786]
+                             [--paths oct-2025,gbm:120] [--workers 2] [--scheduler tcp://host:8786]
                              [--out reports]
 
 Every Dask worker process starts its own Anvil (ape's foundry provider, a random free port)
@@ -18,7 +18,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from backstop.sim.paths import CRASHES, crash
+from backstop.sim.paths import CRASHES, make_path
 from backstop.sim.stress import DEFAULT_GAPS, DEFAULT_LATENCIES, Result, RunSpec, grid, sweep, write_reports
 
 
@@ -37,7 +37,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--seeds", type=ints, default=[0], help="trader populations (leverage, sides)")
     ap.add_argument("--traders", type=int, default=6)
     ap.add_argument("--drift", type=float, default=-0.01, help="per-update move after the gap")
-    ap.add_argument("--crashes", default="", help=f"also replay these crash days: {','.join(CRASHES)}")
+    ap.add_argument("--paths", default="", help=f"also run these paths (x latencies x seeds): gap:<size>, "
+                    f"gbm:<steps> (seeded by --seeds) or a crash day: {','.join(CRASHES)}")
     ap.add_argument("--adversaries", default="", help="comma list of: whale, dodger")
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (1 thread each)")
     ap.add_argument("--scheduler", default=None, help="a running Dask scheduler instead of a LocalCluster")
@@ -48,8 +49,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def specs_of(args: argparse.Namespace) -> list[RunSpec]:
     common = dict(n_traders=args.traders, adversaries=tuple(a for a in args.adversaries.split(",") if a))
     specs = grid(args.gaps, args.latencies, args.seeds, drift=args.drift, **common)
-    for name in (c for c in args.crashes.split(",") if c):
-        specs += [RunSpec(path=crash(name), latency=lat, seed=seed, **common)
+    for name in (c for c in args.paths.split(",") if c):
+        specs += [RunSpec(path=make_path(name, seed=seed), latency=lat, seed=seed, **common)
                   for lat in args.latencies for seed in args.seeds]
     return specs
 

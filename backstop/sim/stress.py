@@ -623,8 +623,10 @@ def plot_nav(result: Result, path: str | PathLike, decimals: int = 6) -> None:
 
 
 def plot_heatmap(results: Sequence[Result], path: str | PathLike) -> None:
-    """Mean pool drawdown per (gap, keeper latency) cell of a sweep."""
+    """Mean pool drawdown per (gap, keeper latency) cell of a sweep (gap paths only, when there are any:
+    a crash replay or a GBM path has no single gap size to sit on that axis)."""
     plt = _pyplot()
+    results = [r for r in results if r.path.startswith("gap-")] or list(results)
     gaps = sorted({r.gap for r in results})
     latencies = sorted({r.latency for r in results})
     cells = np.full((len(gaps), len(latencies)), np.nan)
