@@ -16,13 +16,14 @@ PY_STAMP := $(VENV)/.installed
 SOURCES_STAMP := .build/.sources
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help install test bench demo deploy fuzz anvil keeper size clean
+.PHONY: help install test bench demo deploy fuzz stress anvil keeper size clean
 
 help:
 	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
 	@echo "make test   - install (first run only) and run the whole test suite on Anvil"
 	@echo "make bench  - gas of every hot path -> reports/gas.json, code sizes -> reports/codesize.json"
 	@echo "make fuzz   - overnight stateful soak (FUZZ_STEPS=1000000 FUZZ_WORKERS=2)"
+	@echo "make stress - gap x keeper-latency sweep on Dask -> reports/stress.csv + PNGs (STRESS_ARGS=--help)"
 	@echo "make anvil  - standalone Anvil on :8545 for bots (then make deploy / make keeper)"
 	@echo "make keeper - the silverback keeper bot against deployments/local-1337.json (make anvil + deploy)"
 	@echo "make size   - insurance pool target sizes from real returns -> reports/size.json (SIZE_ARGS=--paths 10000)"
@@ -68,6 +69,10 @@ FUZZ_WORKERS ?= 2
 FUZZ_STEPS ?= 1000000
 fuzz: install
 	$(ENV_PATH) $(BIN)/python tests/fuzz/soak.py --workers $(FUZZ_WORKERS) --steps $(FUZZ_STEPS) $(FUZZ_ARGS)
+
+# Stress sweep on Dask (a LocalCluster of 2 workers, each with its own Anvil); options: STRESS_ARGS="--help".
+stress: install
+	$(ENV_PATH) $(BIN)/python scripts/stress.py $(STRESS_ARGS)
 
 # A standalone chain for bots: ape's local:node expects chain id 1337, and silverback
 # needs blocks to keep coming, hence a 1 s block time.

@@ -1,0 +1,93 @@
+"""Stress sweep: gap x keeper latency on Dask (`make stress`, STRESS_ARGS for options).
+
+    python scripts/stress.py [--gaps 0,0.2,0.4,0.6] [--latencies 0,120,600] [--seeds 0]
+                             [--paths oct-2025,gbm:120] [--workers 2] [--scheduler tcp://host:8786]
+                             [--out reports]
+
+Every Dask worker process starts its own Anvil (ape's foundry provider, a random free port)
+and reuses it for all its runs; see docs/stress.md. Writes <out>/stress.csv, stress_nav.png
+and stress_heatmap.png and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from backstop.sim.paths import CRASHES, make_path
+from backstop.sim.stress import DEFAULT_GAPS, DEFAULT_LATENCIES, Result, RunSpec, grid, sweep, write_reports
+
+
+def floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gaps", type=floats, default=list(DEFAULT_GAPS), help="one-update falls, e.g. 0,0.2,0.4,0.6")
+    ap.add_argument("--latencies", type=ints, default=list(DEFAULT_LATENCIES), help="keeper delay, seconds")
+    ap.add_argument("--seeds", type=ints, default=[0], help="trader populations (leverage, sides)")
+    ap.add_argument("--traders", type=int, default=6)
+    ap.add_argument("--drift", type=float, default=-0.01, help="per-update move after the gap")
+    ap.add_argument("--paths", default="", help=f"also run these paths (x latencies x seeds): gap:<size>, "
+                    f"gbm:<steps> (seeded by --seeds) or a crash day: {','.join(CRASHES)}")
+    ap.add_argument("--adversaries", default="", help="comma list of: whale, dodger")
+    ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (1 thread each)")
+    ap.add_argument("--scheduler", default=None, help="a running Dask scheduler instead of a LocalCluster")
+    ap.add_argument("--out", default="reports")
+    return ap.parse_args(argv)
+
+
+def specs_of(args: argparse.Namespace) -> list[RunSpec]:
+    common = dict(n_traders=args.traders, adversaries=tuple(a for a in args.adversaries.split(",") if a))
+    specs = grid(args.gaps, args.latencies, args.seeds, drift=args.drift, **common)
+    for name in (c for c in args.paths.split(",") if c):
+        specs += [RunSpec(path=make_path(name, seed=seed), latency=lat, seed=seed, **common)
+                  for lat in args.latencies for seed in args.seeds]
+    return specs
+
+
+def summary(results: list[Result], decimals: int = 6) -> Table:
+    table = Table(title="Stress runs")
+    for column in ("run", "s", "drawdown", "bad debt", "backstop", "ADL", "socialized", "keeper", "winners unpaid",
+                   "invariants"):
+        table.add_column(column, justify="right")
+    unit = 10**decimals
+    for r in results:
+        table.add_row(r.label, f"{r.seconds:.1f}", f"{r.pool_drawdown:.1%}", f"{r.bad_debt / unit:,.0f}",
+                      f"{r.backstop_draws / unit:,.0f}", str(r.adl_events), f"{r.adl_socialized / unit:,.0f}",
+                      f"{r.keeper_profit / unit:,.2f}",
+                      f"{r.winners_unpaid / unit:,.0f}", r.failed[:40] or ("ok" if r.invariant_errors == 0 else r.first_error[:40]))
+    return table
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    specs = specs_of(args)
+    console = Console(width=max(Console().width, 140))
+    console.print(f"{len(specs)} runs on {args.scheduler or f'a LocalCluster of {args.workers} workers'}")
+    started = time.perf_counter()
+    results = sweep(specs, scheduler=args.scheduler, n_workers=args.workers)
+    wall = time.perf_counter() - started
+    paths = write_reports(results, args.out)
+    console.print(summary(results))
+    per_run = sum(r.seconds for r in results) / max(len(results), 1)
+    console.print(f"sweep wall time {wall:.0f} s, {per_run:.1f} s per run; wrote "
+                  + ", ".join(str(p) for p in paths.values()))
+    broken = [r for r in results if r.failed or r.invariant_errors or (r.pools_could_pay and r.winners_unpaid)]
+    for r in broken:
+        console.print(f"[red]{r.label}: failed {r.failed!r}, invariants {r.invariant_errors} ({r.first_error}), "
+                      f"winners unpaid {r.winners_unpaid}")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
