@@ -31,6 +31,7 @@ from backstop.client.deploy import Market, System, deploy_system
 from backstop.client.speed import disable_post_transaction_trace
 from backstop.core.units import quote, wad
 from backstop.keeper import Keeper
+from backstop.risk import calibration, sizing
 
 
 @dataclass
@@ -358,6 +359,25 @@ def report_keeper(b: Bench) -> None:
     display.ok(f"wrote {path}")
 
 
+def report_montecarlo() -> None:
+    """Monte Carlo throughput of `make size`: one-year daily paths per second per segment (2 workers)."""
+    calibrated = calibration.calibrate()
+    figures = {}
+    for seg in calibration.segments(calibrated):
+        pps = sizing.paths_per_second(seg)
+        figures[seg.name] = {"paths_per_second": round(pps), "seconds_per_100k": round(100_000 / pps, 2)}
+    path = Path("reports/montecarlo.json")
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    table = Table(title="Monte Carlo fund sizing (one-year daily paths)")
+    for column in ("segment", "paths/s", "s per 100,000"):
+        table.add_column(column, justify="right")
+    for name, f in figures.items():
+        table.add_row(name, f"{f['paths_per_second']:,}", str(f["seconds_per_100k"]))
+    display.console.print()
+    display.show(table)
+    display.ok(f"wrote {path}")
+
+
 # ---------------------------------------------------------------- runner
 
 
@@ -392,6 +412,7 @@ def main():
         display.ok("every operation within its target")
     display.ok(f"wrote {path}")
     report_keeper(b)
+    report_montecarlo()
     report_codesize()
 
 

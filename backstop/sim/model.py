@@ -309,11 +309,15 @@ _readers: dict = {}
 
 def check_invariants(system, actors, segments=None, markets=None, rpc: Rpc | None = None) -> list[str]:
     """Stateless invariants of the deployed `system` over `actors` (see module docstring)."""
-    key = (id(system), tuple(_addr(a) for a in actors), tuple(sorted((segments or system.segments).items())),
+    rpc = rpc or Rpc.from_ape()
+    # keyed by node and deployment, not by id(system): ids are reused, and a sweep re-deploys the same
+    # addresses on a fresh chain (or another worker's node) run after run
+    deployment = (rpc.uri, _addr(system.vault), _addr(system.engine), _addr(system.token))
+    key = (deployment, tuple(_addr(a) for a in actors), tuple(sorted((segments or system.segments).items())),
            tuple(sorted((markets or system.markets).keys())))
     reader = _readers.get(key)
     if reader is None:
-        reader = Reader(rpc or Rpc.from_ape(), system, actors, segments, markets)
+        reader = Reader(rpc, system, actors, segments, markets)
         _readers[key] = reader
     st, _ = reader.read()
     return static_checks(reader, st)
