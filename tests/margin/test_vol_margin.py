@@ -1,0 +1,253 @@
+"""RiskParams: margin that follows realized volatility, a forecaster that can only raise it, and the
+rate limit that keeps an account meeting IM before a poke out of liquidation after it."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from ape import chain
+from ape.exceptions import ContractLogicError
+
+from backstop.client.actors import fund, set_price, trade
+from backstop.client.riskparams import deploy_risk_params
+from backstop.core.units import WAD, quote, wad
+from backstop.core import volatility as vol
+from backstop.keeper.forecaster import garch_forecast, oracle_returns, push_if_higher
+
+PARAMS = vol.VolMarginParams()
+
+
+@pytest.fixture
+def risk(system, deployer):
+    return deploy_risk_params(system, deployer, {"ETH-PERP": PARAMS})
+
+
+@pytest.fixture
+def forecaster(risk, deployer, keeper2):
+    risk.grantRole(risk.FORECASTER_ROLE(), keeper2, sender=deployer)
+    return keeper2
+
+
+def _round(system, deployer, price: float, at: int) -> None:
+    """An ETH-PERP oracle round at `at` (the test chain's clock is frozen: it moves only here)."""
+    chain.pending_timestamp = at
+    set_price(system, "ETH-PERP", wad(price), deployer)
+
+
+def _now() -> int:
+    return int(chain.blocks.head.timestamp)
+
+
+def _ratios(system, market_id):
+    p = system.lens.market(market_id)
+    return int(p.im_ratio), int(p.mm_ratio)
+
+
+# ---------------------------------------------------------------- the estimate
+
+
+def test_first_poke_starts_from_the_initial_variance(system, risk, deployer, eth):
+    _round(system, deployer, 3000, _now() + 60)
+    risk.poke(eth.id, sender=deployer)
+    state = risk.risk_state(eth.id)
+    assert int(state.variance) == PARAMS.as_tuple()[-1] and int(state.stressed) == int(state.variance)
+    assert int(state.price) == wad(3000)
+
+
+def test_ewma_follows_the_python_mirror_over_irregular_rounds(system, risk, deployer, eth):
+    rng = random.Random(11)
+    price, t = 3000.0, _now() + 60
+    _round(system, deployer, price, t)
+    risk.poke(eth.id, sender=deployer)
+    expected = PARAMS.as_tuple()[-1] / WAD
+    for _ in range(12):
+        dt = rng.choice([30, 60, 600, 3_599])
+        new = round(price * math.exp(rng.gauss(0, 0.02)), 2)
+        t += dt
+        _round(system, deployer, new, t)
+        risk.poke(eth.id, sender=deployer)
+        onchain_price = int(risk.risk_state(eth.id).price)
+        expected = vol.ewma(expected, math.log(onchain_price / wad(price)), dt, PARAMS.tau)
+        assert int(risk.risk_state(eth.id).variance) / WAD == pytest.approx(expected, rel=1e-6)
+        price = onchain_price / WAD
+
+
+def test_a_stale_or_duplicate_round_is_refused(system, risk, deployer, eth):
+    _round(system, deployer, 3000, _now() + 60)
+    risk.poke(eth.id, sender=deployer)
+    with pytest.raises(ContractLogicError, match="risk: stale or duplicate round"):
+        risk.poke(eth.id, sender=deployer)
+
+
+def test_an_unconfigured_market_cannot_be_poked(system, risk, deployer, btc):
+    with pytest.raises(ContractLogicError, match="risk: market not configured"):
+        risk.poke(btc.id, sender=deployer)
+
+
+def test_margin_rises_with_volatility_and_reaches_the_vault(system, risk, deployer, eth):
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    calm = _ratios(system, eth.id)
+    assert calm[1] == int(PARAMS.floor * WAD) and calm[0] == calm[1] * 2  # 80%/yr over 30 min: the floor
+    price = 3000.0
+    for k in range(1, 7):  # a storm: +-15% every hour (RiskMetrics' 16-day time constant reacts in hours)
+        price *= 1.15 if k % 2 else 0.87
+        t += PARAMS.min_interval
+        _round(system, deployer, price, t)
+        risk.poke(eth.id, sender=deployer)
+    im, mm = _ratios(system, eth.id)
+    assert mm > calm[1] and im == mm * 2
+    assert mm <= int(PARAMS.cap * WAD)
+    p = system.lens.market(eth.id)  # every other parameter is kept
+    assert int(p.taker_fee_bps) == 5 and int(p.segment) == eth.segment
+
+
+def test_stressed_observations_keep_a_quarter_of_the_weight(system, risk, deployer, eth):
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    t += 600
+    _round(system, deployer, 2400, t)  # -22% in one round
+    risk.poke(eth.id, sender=deployer)
+    stressed = int(risk.risk_state(eth.id).stressed)
+    for _ in range(20):  # then a long calm
+        t += 86_400
+        _round(system, deployer, 2400, t)
+        risk.poke(eth.id, sender=deployer)
+    state = risk.risk_state(eth.id)
+    assert int(state.variance) < stressed * 0.3  # 0.94 per day for 20 days
+    blended = (3 * int(state.variance) + stressed) // 4
+    assert int(risk.effective_variance(eth.id)) == blended
+
+
+# ---------------------------------------------------------------- the rate limit
+
+
+def test_one_change_per_interval(system, risk, deployer, eth):
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    before = _ratios(system, eth.id)
+    t += 60
+    _round(system, deployer, 2400, t)
+    risk.poke(eth.id, sender=deployer)
+    assert _ratios(system, eth.id) == before  # within min_interval of the first change
+    assert int(risk.target_mm_ratio(eth.id)) > before[1]
+
+
+def test_an_account_meeting_im_before_a_poke_is_not_liquidatable_after(system, risk, deployer, forecaster,
+                                                                      maker, trader, eth, majors):
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    im, _ = _ratios(system, eth.id)
+    fund(system, maker, majors, quote(1_000_000, system.decimals))
+    # the trader opens as much as its IM allows: equity ~= IM
+    fund(system, trader, majors, quote(6_000, system.decimals))
+    size = wad(6_000 * 0.999 / 3000) * WAD // im
+    trade(system, trader, maker, eth.id, size, wad(3000))
+    h = system.vault.account_health(trader, majors)
+    assert int(h.equity) >= int(h.im)
+    # a hostile forecast asks for the cap at once
+    risk.push_forecast(eth.id, 10**18, 86_400, sender=forecaster)
+    t += PARAMS.min_interval
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    new_im, new_mm = _ratios(system, eth.id)
+    assert new_mm == im  # capped at the IM in force before the poke, not at the target
+    assert int(risk.target_mm_ratio(eth.id)) == int(PARAMS.cap * WAD)
+    h = system.vault.account_health(trader, majors)
+    assert int(h.equity) >= int(h.mm)  # not liquidatable
+
+
+# ---------------------------------------------------------------- the forecaster
+
+
+def test_a_forecast_only_raises_and_decays(system, risk, deployer, forecaster, eth):
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    realized = int(risk.effective_variance(eth.id))
+    risk.push_forecast(eth.id, realized // 10, 86_400, sender=forecaster)
+    assert int(risk.effective_variance(eth.id)) == realized  # a lower forecast does nothing
+    risk.push_forecast(eth.id, realized * 9, 86_400, sender=forecaster)
+    start = _now()
+    assert int(risk.effective_variance(eth.id)) == realized * 9
+    chain.mine(timestamp=start + 43_200)
+    assert int(risk.effective_variance(eth.id)) == pytest.approx(realized * 5, rel=1e-9)
+    chain.mine(timestamp=start + 86_400)
+    assert int(risk.effective_variance(eth.id)) == realized
+
+
+def test_only_the_forecaster_role_pushes(risk, attacker, eth):
+    with pytest.raises(ContractLogicError, match="access_control: account is missing role"):
+        risk.push_forecast(eth.id, 10**10, 3_600, sender=attacker)
+
+
+@pytest.mark.parametrize("duration", [0, PARAMS.max_forecast_duration + 1])
+def test_forecast_duration_is_bounded(risk, forecaster, eth, duration):
+    with pytest.raises(ContractLogicError, match="risk: forecast duration"):
+        risk.push_forecast(eth.id, 10**10, duration, sender=forecaster)
+
+
+def test_garch_forecaster_pushes_a_storm_it_sees(system, risk, deployer, forecaster, eth):
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    rng = random.Random(5)
+    calm = [rng.gauss(0, 0.01) for _ in range(200)]
+    storm = calm + [0.09, -0.11, 0.08, -0.12, 0.10]  # five violent days at the end
+    forecast = garch_forecast(storm, interval_seconds=86_400)
+    assert forecast.alpha + forecast.beta < 1
+    assert forecast.variance_per_second > vol.variance_per_second(0.01 * math.sqrt(365))
+    assert push_if_higher(risk, eth.id, forecast, forecaster, 3 * 86_400)
+    assert int(risk.forecast(eth.id).variance) == int(forecast.variance_per_second * WAD)
+    assert not push_if_higher(risk, eth.id, garch_forecast(calm, 86_400), forecaster, 3 * 86_400)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+BAD_CONFIGS = {
+    "zero-z": {"z": 0.0},
+    "multiple-1": {"im_multiple": 1.0},
+    "floor-above-cap": {"floor": 0.3, "cap": 0.2},
+    "floor-too-low": {"floor": 1e-6},
+    "cap-times-multiple": {"cap": 0.5, "im_multiple": 2.0},
+    "forecast-too-long": {"max_forecast_duration": 31 * 86_400},
+}
+REASONS = {
+    "zero-z": "risk: zero parameter", "multiple-1": "risk: im multiple <= 1", "floor-above-cap": "risk: bad floor",
+    "floor-too-low": "risk: bad floor", "cap-times-multiple": "risk: cap x multiple >= 1",
+    "forecast-too-long": "risk: forecast too long",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
+def test_bad_config_is_refused(risk, deployer, eth, name):
+    params = vol.VolMarginParams(**BAD_CONFIGS[name])
+    with pytest.raises(ContractLogicError, match=REASONS[name]):
+        risk.configure(eth.id, params.as_tuple(), sender=deployer)
+
+
+def test_configure_needs_the_role_and_a_listed_market(risk, deployer, attacker, eth):
+    with pytest.raises(ContractLogicError, match="access_control: account is missing role"):
+        risk.configure(eth.id, PARAMS.as_tuple(), sender=attacker)
+    with pytest.raises(ContractLogicError, match="vault: unknown market"):
+        risk.configure(999, PARAMS.as_tuple(), sender=deployer)
+
+
+def test_the_forecaster_reads_the_returns_the_chain_folded(system, risk, deployer, eth):
+    start = chain.blocks.head.number
+    t = _now() + 60
+    prices = [3000, 3030, 2970, 3100]
+    for p in prices:
+        t += 600
+        _round(system, deployer, p, t)
+        risk.poke(eth.id, sender=deployer)
+    returns, spacing = oracle_returns(risk, eth.id, start)
+    assert spacing == 600
+    assert returns == pytest.approx([math.log(b / a) for a, b in zip(prices, prices[1:])], rel=1e-12)
