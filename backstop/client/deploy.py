@@ -15,6 +15,7 @@ from backstop.client.governance import hand_over_to_timelock
 from backstop.client.pools import deploy_pools
 from backstop.core.config import ZERO_ADDRESS, MarketSpec, SystemConfig
 from backstop.core.units import wad
+from backstop.core.volatility import VolMarginParams
 
 
 @dataclass
@@ -42,6 +43,7 @@ class System:
     treasury: str
     local: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    risk: ContractInstance | None = None  # RiskParams (volatility margin), when deployed
 
     @property
     def decimals(self) -> int:
@@ -68,6 +70,7 @@ class System:
             "engine": self.engine.address,
             "backstop": self.backstop.address,
             "timelock": self.timelock.address,
+            **({"risk": self.risk.address} if self.risk is not None else {}),
             "pools": {label: pool.address for label, pool in self.pools.items()},
             "treasury": self.treasury,
             "segments": self.segments,
@@ -120,6 +123,7 @@ def load_system(path: str | Path) -> System:
         markets=markets,
         treasury=raw["treasury"],
         local=is_local_network(),
+        risk=project.RiskParams.at(raw["risk"]) if raw.get("risk") else None,
     )
 
 
@@ -217,9 +221,24 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
         treasury=treasury,
         local=local,
     )
+    if config.vol_margin:
+        system.risk = deploy_risk_params(system, deployer)
     if governance.hands_over(live=not local):
         hand_over_to_timelock(system, deployer, governance.guardian)
     return system
+
+
+def deploy_risk_params(system: System, deployer: AccountAPI,
+                       markets: dict[str, VolMarginParams] | None = None) -> ContractInstance:
+    """RiskParams (volatility margin, docs/margin.md) for `system`, granted the Configurator's RISK_ADMIN_ROLE
+    (the deployer must hold that role's admin: after the hand-over it is a timelocked operation), with `markets`
+    configured (default: every market with the default VolMarginParams)."""
+    risk = project.RiskParams.deploy(system.configurator, system.oracle, sender=deployer)
+    system.configurator.grantRole(system.configurator.RISK_ADMIN_ROLE(), risk, sender=deployer)
+    chosen = markets if markets is not None else {label: VolMarginParams() for label in system.markets}
+    for label, params in chosen.items():
+        risk.configure(system.markets[label].id, params.as_tuple(), sender=deployer)
+    return risk
 
 
 def _feed_for(spec: MarketSpec, deployer: AccountAPI, local: bool) -> ContractInstance | str:

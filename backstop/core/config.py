@@ -150,6 +150,7 @@ class SystemConfig:
     liquidation: LiquidationSpec = LiquidationSpec()
     pools: dict = field(default_factory=dict)  # overrides of backstop.client.pools.DEFAULT_POOL_PARAMS
     governance: GovernanceSpec = GovernanceSpec()
+    vol_margin: bool = False  # deploy RiskParams: IM/MM follow each market's realized volatility
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -168,6 +169,7 @@ class SystemConfig:
             quote_token=raw.get("quote_token"),
             treasury=raw.get("treasury"),
             governance=GovernanceSpec.from_dict(raw.get("governance") or {}),
+            vol_margin=bool(raw.get("vol_margin", False)),
         )
 
     def problems(self, live: bool) -> list[str]:

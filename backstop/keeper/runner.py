@@ -38,9 +38,11 @@ MAX_BATCH = 64  # LiquidationEngine.MAX_BATCH
 # the transaction's own 21,000 + calldata come on top
 GAS_PER_ITEM = 260_000
 GAS_PER_BATCH = 60_000
+POKE_GAS = 250_000  # RiskParams.poke, with the Configurator write
 RETRY_AFTER_BLOCKS = 3  # a send not mined after this many blocks is checked and re-broadcast if dropped
 
 _QUOTE = selector("liquidation_quote(address,uint256,uint256)")
+_POKE = selector("poke(uint256)")
 _BATCH = selector("liquidate_batch((address,uint256,uint256)[])")
 _LIQUIDATED = topic("Liquidated(address,address,uint256,uint256,uint256,uint256,uint256,uint256,uint256,bool)")
 
@@ -85,6 +87,7 @@ class Metrics:
     retried: int = 0
     errors: int = 0  # node errors caught in a run
     fallbacks: int = 0  # waterfall-tail actions (flag, settle, deleverage) sent sequentially
+    pokes: int = 0  # RiskParams.poke transactions (volatility margin)
     latency_blocks: list[int] = field(default_factory=list)  # liquidation block - first block seen liquidatable
     last_run_seconds: float = 0.0
     last_error: str = ""
@@ -96,7 +99,7 @@ class Metrics:
             "watched": self.watched, "active": self.active, "liquidatable": self.liquidatable,
             "liquidations": self.liquidations, "misses": self.misses, "unprofitable": self.unprofitable,
             "unfunded": self.unfunded, "profit": self.profit, "sent": self.sent, "reverted": self.reverted,
-            "retried": self.retried, "errors": self.errors, "fallbacks": self.fallbacks,
+            "retried": self.retried, "errors": self.errors, "fallbacks": self.fallbacks, "pokes": self.pokes,
             "latency_p50": pick(0.5), "latency_p99": pick(0.99), "run_seconds": round(self.last_run_seconds, 4),
         }
 
@@ -110,13 +113,14 @@ class Keeper:
 
     def __init__(self, system: System, signer: AccountAPI, *, rpc: Rpc | None = None, min_profit: int = 0,
                  gas_price_wei: int | None = None, native_price_wad: int | None = None, start_block: int = 0,
-                 fallback: bool = True):
+                 fallback: bool = True, poke_risk: bool = True):
         self.system, self.signer = system, signer
         self.rpc = rpc or Rpc.from_ape()
         self.address = address_of(signer)
         self.min_profit = min_profit
         self.gas_price_wei, self.native_price_wad = gas_price_wei, native_price_wad
         self.fallback = fallback
+        self.poke_risk = poke_risk
         self.watch = Watchlist(next_block=start_block)
         self.metrics = Metrics()
         self.pending: dict[str, Sent] = {}
@@ -137,6 +141,8 @@ class Keeper:
         self.metrics.runs += 1
         try:
             self._collect(head)
+            if self.poke_risk and self.system.risk is not None:
+                self._poke_risk(head)
             self.watch.learn(self.system, self.rpc, head)
             statuses = self.watch.scan(self.system, self.rpc)
             liquidatable = [s for rows in statuses.values() for s in rows if s.liquidatable]
@@ -238,6 +244,22 @@ class Keeper:
         market = self.system.markets.get("ETH-PERP")
         return 0 if market is None else int(self.system.oracle.price(market.id))
 
+    def _poke_risk(self, head: int) -> None:
+        """Fold every market's new oracle round into RiskParams (volatility margin): a poke that would revert
+        (no new round, a stale feed, an unconfigured market) is simulated in one batch and not sent."""
+        risk = address_of(self.system.risk)
+        markets = sorted(m.id for m in self.system.markets.values())
+        sims = self.rpc.batch([("eth_call", [{"from": self.address, "to": risk,
+                                              "data": _hex(_POKE + encode(["uint256"], [m]))}, "latest"])
+                               for m in markets])
+        for market, sim in zip(markets, sims):
+            if isinstance(sim, RpcError):
+                continue
+            txn = self.system.risk.poke.as_transaction(market, sender=self.signer, nonce=self._next_nonce(),
+                                                       gas=POKE_GAS)
+            self._broadcast(txn, [], head)
+            self.metrics.pokes += 1
+
     # ------------------------------------------------------------ sending
 
     def _next_nonce(self) -> int:
@@ -246,10 +268,15 @@ class Keeper:
         return self._nonce
 
     def _send(self, orders: list[Order], head: int) -> None:
-        nonce = self._next_nonce()
         items = [(o.owner, o.market, o.size) for o in orders]
         gas = GAS_PER_BATCH + GAS_PER_ITEM * len(items)
-        txn = self.system.engine.liquidate_batch.as_transaction(items, sender=self.signer, nonce=nonce, gas=gas)
+        txn = self.system.engine.liquidate_batch.as_transaction(items, sender=self.signer, nonce=self._next_nonce(),
+                                                                gas=gas)
+        self._broadcast(txn, orders, head)
+
+    def _broadcast(self, txn: Any, orders: list[Order], head: int) -> None:
+        """Sign locally and send without waiting; the receipt is collected by a later run."""
+        nonce = int(txn.nonce)
         signed = self.signer.sign_transaction(txn)
         raw = signed.serialize_transaction()
         try:

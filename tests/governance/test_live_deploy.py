@@ -91,6 +91,7 @@ def live_config(token: str = SOMEWHERE, feed: str = SOMEWHERE, **governance) -> 
         markets=(MarketSpec("ETH-PERP", "majors", feed=feed, min_price=Decimal("1")),),
         quote_token=token,
         governance=GovernanceSpec(**governance),
+        vol_margin=True,  # RiskParams too: its roles must end with the timelock like the others'
     )
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from ape import chain
 from ape.exceptions import ContractLogicError
 
 from backstop.client.actors import fund, set_price, trade
-from backstop.client.riskparams import deploy_risk_params
+from backstop.client.deploy import deploy_risk_params, deploy_system, load_system
+from backstop.core.config import SystemConfig
+from backstop.keeper import Keeper
 from backstop.core.units import WAD, quote, wad
 from backstop.core import volatility as vol
 from backstop.keeper.forecaster import garch_forecast, oracle_returns, push_if_higher
@@ -251,3 +254,27 @@ def test_the_forecaster_reads_the_returns_the_chain_folded(system, risk, deploye
     returns, spacing = oracle_returns(risk, eth.id, start)
     assert spacing == 600
     assert returns == pytest.approx([math.log(b / a) for a, b in zip(prices, prices[1:])], rel=1e-12)
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def test_the_keeper_pokes_each_new_round_once(system, risk, deployer, keeper, eth):
+    bot = Keeper(replace(system, risk=risk), keeper, gas_price_wei=0, start_block=chain.blocks.head.number + 1)
+    _round(system, deployer, 3000, _now() + 60)
+    bot.run()
+    bot.drain()
+    assert bot.metrics.pokes == 1  # only ETH-PERP is configured
+    assert int(risk.risk_state(eth.id).round_id) == int(eth.feed.latestRoundData()[0])
+    bot.run()
+    assert bot.metrics.pokes == 1  # no new round: nothing sent
+
+
+def test_a_deployment_with_vol_margin_wires_and_saves_risk_params(deployer, tmp_path):
+    deployed = deploy_system(deployer, SystemConfig(vol_margin=True))
+    risk = deployed.risk
+    assert deployed.configurator.hasRole(deployed.configurator.RISK_ADMIN_ROLE(), risk)
+    assert all(int(risk.risk_config(m.id).tau) == PARAMS.tau for m in deployed.markets.values())
+    path = tmp_path / "deployment.json"
+    deployed.save(path)
+    assert load_system(path).risk.address == risk.address
