@@ -27,9 +27,10 @@ from rich.table import Table
 from backstop.reporting import codesize, display, gas
 from backstop.client.actors import fill, fund, set_price, signed_order, trade
 from backstop.core.config import SystemConfig
-from backstop.client.deploy import Market, System, deploy_system
+from backstop.client.deploy import Market, System, deploy_risk_params, deploy_system
 from backstop.client.speed import disable_post_transaction_trace
 from backstop.core.units import quote, wad
+from backstop.core.volatility import VolMarginParams
 from backstop.keeper import Keeper
 from backstop.risk import calibration, sizing
 
@@ -284,6 +285,17 @@ def _engine_batch(b: Bench):
     crowd = short_crowd(b, 10)
     crash_to(b, wad(3360))
     return b.system.engine.liquidate_batch([(a.address, b.eth.id, wad(1)) for a in crowd], sender=b.maker)
+
+
+@scenario("risk.poke", "RiskParams folds a new ETH round and pushes new IM/MM through the Configurator")
+def _risk_poke(b: Bench):
+    risk = deploy_risk_params(b.system, b.deployer, {"ETH-PERP": VolMarginParams(floor=0.001)})
+    chain.pending_timestamp += 60
+    crash_to(b, wad(3000))
+    risk.poke(b.eth.id, sender=b.trader)  # the first poke seeds the estimate
+    chain.pending_timestamp += 3_600
+    crash_to(b, wad(2700))  # -10%: the target rises above the floor, the ratios change
+    return risk.poke(b.eth.id, sender=b.trader)
 
 
 def short_crowd(b: Bench, n: int, collateral: int = 400) -> list:
