@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from backstop.sim.paths import CRASHES, make_path
-from backstop.sim.stress import DEFAULT_GAPS, DEFAULT_LATENCIES, Result, RunSpec, grid, sweep, write_reports
+from backstop.sim.stress import (
+    DEFAULT_GAPS, DEFAULT_LATENCIES, MARGIN_MODELS, Result, RunSpec, grid, sweep, write_reports,
+)
 
 
 def floats(text: str) -> list[float]:
@@ -39,6 +41,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--drift", type=float, default=-0.01, help="per-update move after the gap")
     ap.add_argument("--paths", default="", help=f"also run these paths (x latencies x seeds): gap:<size>, "
                     f"gbm:<steps> (seeded by --seeds) or a crash day: {','.join(CRASHES)}")
+    ap.add_argument("--margin-models", type=lambda v: [m for m in v.split(",") if m], default=["default"],
+                    help=f"margin models to compare: {','.join(MARGIN_MODELS)} (vol = RiskParams volatility margin)")
     ap.add_argument("--adversaries", default="", help="comma list of: whale, dodger")
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (1 thread each)")
     ap.add_argument("--scheduler", default=None, help="a running Dask scheduler instead of a LocalCluster")
@@ -48,7 +52,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def specs_of(args: argparse.Namespace) -> list[RunSpec]:
     common = dict(n_traders=args.traders, adversaries=tuple(a for a in args.adversaries.split(",") if a))
-    specs = grid(args.gaps, args.latencies, args.seeds, drift=args.drift, **common)
+    specs = grid(args.gaps, args.latencies, args.seeds, margin_models=args.margin_models, drift=args.drift, **common)
     for name in (c for c in args.paths.split(",") if c):
         specs += [RunSpec(path=make_path(name, seed=seed), latency=lat, seed=seed, **common)
                   for lat in args.latencies for seed in args.seeds]

@@ -64,6 +64,8 @@ class RunSpec:
 # Hook for the margin-model axis of a sweep: name -> SystemConfig factory.
 MARGIN_MODELS: dict[str, Callable[[], SystemConfig]] = {
     "default": lambda: SystemConfig(pools=dict(POOL_PARAMS)),
+    # RiskParams (docs/margin.md): the keeper pokes every market before each pass
+    "vol": lambda: SystemConfig(pools=dict(POOL_PARAMS), vol_margin=True),
 }
 
 
@@ -410,6 +412,12 @@ class Sim:
         """One liquidate_all per segment, then the keeper unwinds what it took over (a real
         keeper hedges at once: it earns the discount and fees, not the market's next move)."""
         owners = [a.address for a in self.cast.margin_accounts]
+        if self.system.risk is not None:
+            for market in self.system.markets.values():
+                try:
+                    self.system.risk.poke(market.id, sender=self.cast.keeper)
+                except ContractLogicError:
+                    pass  # no new round since the last poke, or a stale feed
         for segment in self.system.segments.values():
             liquidate_all(self.system, self.cast.keeper, owners, segment)
         self.close_against_maker(self.cast.keeper, as_maker=True)

@@ -1,9 +1,11 @@
 """One stress run on the test chain (the session `system`), with the figures it must record."""
 
 import pytest
+from ape import chain
 
+from backstop.client.deploy import deploy_system
 from backstop.sim.paths import gap
-from backstop.sim.stress import RunSpec, make_cast, run
+from backstop.sim.stress import MARGIN_MODELS, RunSpec, make_cast, run
 
 # Pools deep enough to pay every deficit of these runs: no ADL, so winners must be paid in full.
 DEEP = dict(n_traders=4, pool_deposit=400_000, backstop_deposit=400_000, leverage=(5.0, 9.0), long_share=1.0)
@@ -46,5 +48,18 @@ def test_a_zero_gap_run_has_no_bad_debt(system):
     assert r.gap == 0.0
     assert r.bad_debt == 0 and r.liquidations == 0 and r.adl_events == 0 and r.backstop_draws == 0
     assert r.pool_drawdown == 0
+    assert r.winners_unpaid == 0
+    assert r.invariant_errors == 0, r.first_error
+
+
+def test_a_vol_margin_run_pokes_risk_params_and_still_pays_winners(deployer):
+    """The margin-model axis: the same crash on a deployment whose margin follows volatility."""
+    start = chain.blocks.head.number
+    vol_system = deploy_system(deployer, MARGIN_MODELS["vol"]())
+    spec = RunSpec(path=gap(0.4, before=1, after=3, drift=-0.01), latency=0, seed=1, margin_model="vol", **DEEP)
+    r = run(spec, system=vol_system, cast=make_cast(spec))
+    assert r.margin_model == "vol" and not r.failed
+    folded = list(vol_system.risk.VolatilityUpdated.range(start, chain.blocks.head.number + 1))
+    assert len(folded) >= 2  # the keeper poked before its passes
     assert r.winners_unpaid == 0
     assert r.invariant_errors == 0, r.first_error
