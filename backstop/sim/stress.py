@@ -219,7 +219,8 @@ def run_in_worker(spec: RunSpec) -> Result:
 def failed_result(spec: RunSpec, err: Exception | None) -> Result:
     """The identifying columns of `spec`'s row, marked as failed with `err`."""
     path = spec.path
-    return Result(label=spec.label or f"{path.name}/lat{spec.latency}", path=path.name,
+    model = "" if spec.margin_model == "default" else f"/{spec.margin_model}"
+    return Result(label=spec.label or f"{path.name}/lat{spec.latency}{model}", path=path.name,
                   gap=path.gap if path.gap is not None else round(path.worst_step, 4), latency=spec.latency,
                   seed=spec.seed, margin_model=spec.margin_model, failed=f"{type(err).__name__}: {err}"[:300])
 
