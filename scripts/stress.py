@@ -43,6 +43,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                     f"gbm:<steps> (seeded by --seeds) or a crash day: {','.join(CRASHES)}")
     ap.add_argument("--margin-models", type=lambda v: [m for m in v.split(",") if m], default=["default"],
                     help=f"margin models to compare: {','.join(MARGIN_MODELS)} (vol = RiskParams volatility margin)")
+    ap.add_argument("--keeper", choices=("sequential", "bot"), default="sequential",
+                    help="sequential: liquidate_all per pass; bot: the production backstop.keeper.Keeper (batched)")
     ap.add_argument("--adversaries", default="", help="comma list of: whale, dodger")
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (1 thread each)")
     ap.add_argument("--scheduler", default=None, help="a running Dask scheduler instead of a LocalCluster")
@@ -51,7 +53,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def specs_of(args: argparse.Namespace) -> list[RunSpec]:
-    common = dict(n_traders=args.traders, adversaries=tuple(a for a in args.adversaries.split(",") if a))
+    common = dict(n_traders=args.traders, keeper=args.keeper,
+                  adversaries=tuple(a for a in args.adversaries.split(",") if a))
     specs = grid(args.gaps, args.latencies, args.seeds, margin_models=args.margin_models, drift=args.drift, **common)
     for name in (c for c in args.paths.split(",") if c):
         specs += [RunSpec(path=make_path(name, seed=seed), latency=lat, seed=seed, **common)

@@ -63,3 +63,14 @@ def test_a_vol_margin_run_pokes_risk_params_and_still_pays_winners(deployer):
     assert len(folded) >= 2  # the keeper poked before its passes
     assert r.winners_unpaid == 0
     assert r.invariant_errors == 0, r.first_error
+
+
+def test_the_production_keeper_wins_the_same_crash(system):
+    """keeper="bot": backstop.keeper.Keeper (batched sends, receipts, waterfall tail) instead of liquidate_all."""
+    spec = RunSpec(path=gap(0.4, before=1, after=3, drift=-0.01), latency=300, seed=1, keeper="bot", **DEEP)
+    r = run(spec, system=system, cast=make_cast(spec))
+    assert not r.failed and r.label.endswith("/bot")
+    assert r.liquidations > 0 and r.bad_debt > 0
+    assert r.bad_debt_paid == r.bad_debt and r.bad_debt_unpaid == 0 and r.adl_events == 0
+    assert r.winners_unpaid == 0
+    assert r.invariant_errors == 0, r.first_error
