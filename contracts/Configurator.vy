@@ -72,6 +72,7 @@ event MarketParamsSet:
     maker_fee_bps: uint256
     price_band_bps: uint256
     max_open_interest: uint256
+    size_knee: uint256
 
 event TreasurySet:
     treasury: indexed(address)
@@ -203,9 +204,12 @@ def _write_params(market: uint256, segment: uint256, params: IMarginVault.Market
     )
     assert params.taker_fee_bps <= MAX_FEE_BPS and params.maker_fee_bps <= MAX_FEE_BPS, "configurator: fee too high"
     assert params.price_band_bps > 0 and params.price_band_bps <= MAX_BAND_BPS, "configurator: bad price band"
-    assert params.max_open_interest > 0 and params.max_open_interest <= constants.MASK_64, (
+    assert params.max_open_interest > 0 and params.max_open_interest <= constants.MASK_48, (
         "configurator: bad open interest cap"
     )
+    # in units of 10,000 quote tokens; 0 keeps margin flat in size
+    assert params.size_knee <= constants.MASK_16, "configurator: bad size knee"
+
     packed: IMarginVault.MarketParams = params
     packed.segment = segment
     extcall vault.set_market_config(market, packing._pack_config(packed))
@@ -217,4 +221,5 @@ def _write_params(market: uint256, segment: uint256, params: IMarginVault.Market
         maker_fee_bps=params.maker_fee_bps,
         price_band_bps=params.price_band_bps,
         max_open_interest=params.max_open_interest,
+        size_knee=params.size_knee,
     )

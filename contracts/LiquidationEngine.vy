@@ -333,7 +333,7 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
     opposite, opposite_entry = staticcall vault.position(counterparty, market)
     if position != 0:
         assert opposite != 0 and (opposite > 0) != (position > 0), "engine: counterparty not opposite"
-    profit: int256 = packing._floor_div(opposite * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - opposite_entry
+    profit: int256 = self._pnl(market, opposite, opposite_entry, mark)
     assert opposite != 0 and profit > 0, "engine: counterparty not profitable"
     theirs: IMarginVault.AccountHealth = staticcall vault.account_health(counterparty, segment)
     score: uint256 = convert(profit, uint256) * theirs.notional // convert(max(theirs.equity, 1), uint256)
@@ -462,7 +462,7 @@ def adl_score(owner: address, market: uint256) -> uint256:
     entry: int256 = 0
     size, entry = staticcall vault.position(owner, market)
     mark: uint256 = staticcall oracle.price(market)
-    profit: int256 = packing._floor_div(size * convert(mark, int256), convert(NOTIONAL_SCALE, int256)) - entry
+    profit: int256 = self._pnl(market, size, entry, mark)
     if size == 0 or profit <= 0:
         return 0
     health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
@@ -822,3 +822,14 @@ def _unpack_params() -> LiquidationParams:
         min_liquidation_notional=(p1 >> 96) & constants.MASK_80,
         keeper_fee_floor=p1 >> 176,
     )
+
+
+@internal
+@view
+def _pnl(market: uint256, size: int256, basis: int256, mark: uint256) -> int256:
+    """
+    @dev A position's PnL at `mark`, funding included (MarginVault.position's basis is net of
+         the funding index the position joined at).
+    """
+    net: int256 = convert(mark, int256) - staticcall vault.funding_index(market, mark)
+    return packing._floor_div(size * net, convert(NOTIONAL_SCALE, int256)) - basis

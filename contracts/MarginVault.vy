@@ -81,6 +81,14 @@ _MAX_POSITION: constant(uint256) = constants.MASK_64 * constants.WAD  # keeps pa
 
 _CANCELLED: constant(uint256) = max_value(uint256)
 
+# Funding (docs/margin.md): the premium is the rate paid per period; it fades linearly to zero
+# over one period after the market's last fill, and a fill's own premium weighs in by the time
+# since the previous fill, up to one window (a time-weighted average of fill premiums).
+_FUNDING_PERIOD: constant(uint256) = 8 * 3600
+_PREMIUM_WINDOW: constant(uint256) = 3600
+# size-aware margin: a knee is counted in units of 10,000 whole quote tokens
+_KNEE_TOKENS: constant(uint256) = 10_000
+
 
 # ---------------------------------------------------------------- types
 
@@ -107,6 +115,8 @@ quote: public(immutable(IERC20))
 quote_decimals: public(immutable(uint256))
 # notional (quote units) = size (1e18) * price (1e18) // _NOTIONAL_SCALE
 _NOTIONAL_SCALE: immutable(uint256)
+# quote units of one unit of a market's size knee
+_KNEE_UNIT: immutable(uint256)
 
 oracle: public(immutable(IOracleAdapter))
 treasury: public(address)
@@ -121,6 +131,8 @@ market_count: public(uint256)
 _segment_markets: HashMap[uint256, uint256]
 _market_config: HashMap[uint256, uint256]
 _market_state: HashMap[uint256, uint256]
+# market => funding index (quote price units per unit of size) | premium | last update (packing.vy)
+_market_funding: HashMap[uint256, uint256]
 
 _accounts: HashMap[address, HashMap[uint256, uint256]]
 _positions: HashMap[address, HashMap[uint256, uint256]]
@@ -158,6 +170,7 @@ event Fill:
     taker_fee: uint256
     maker_realized: int256
     taker_realized: int256
+    funding_index: int256
 
 event OrderCancelled:
     order_hash: indexed(bytes32)
@@ -177,6 +190,7 @@ event PositionTransferred:
     penalty: uint256
     keeper_fee: uint256
     owner_realized: int256
+    funding_index: int256
 
 event WithdrawalsGated:
     segment: indexed(uint256)
@@ -208,6 +222,7 @@ def __init__(quote_: IERC20, oracle_: IOracleAdapter, treasury_: address):
     quote = quote_
     quote_decimals = decimals
     _NOTIONAL_SCALE = 10 ** (36 - decimals)
+    _KNEE_UNIT = _KNEE_TOKENS * 10**decimals
     oracle = oracle_
     self.treasury = treasury_
     self.pool_fee_share_bps = constants.BPS // 2
@@ -397,6 +412,10 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     # fees round up: never in the trader's favour
     maker_fee: uint256 = (cost * ((config >> packing.CONFIG_MAKER_FEE) & constants.MASK_16) + constants.BPS - 1) // constants.BPS
     taker_fee: uint256 = (cost * ((config >> packing.CONFIG_TAKER_FEE) & constants.MASK_16) + constants.BPS - 1) // constants.BPS
+    # both sides join the market's funding index at its value now (folded into their cost
+    # basis); truncation is odd-symmetric, so what one side is charged the other is credited
+    index: int256 = self._settle_funding(order.market, config, order.price, mark)
+    signed_value -= maker_delta * index // convert(_NOTIONAL_SCALE, int256)
     maker: TradeResult = self._trade(order.maker, segment, order.market, maker_delta, signed_value, maker_fee)
     if order.reduce_only:
         assert self._reduces(maker, maker_delta), "vault: not reduce-only"
@@ -407,8 +426,8 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
         "vault: paused, reduce-only"
     )
     self._update_market_state(order.market, config, maker, taker, maker_fee + taker_fee, 0)
-    self._check_after_trade(order.maker, segment, order.market, mark, config, maker, maker_delta, signed_value)
-    self._check_after_trade(msg.sender, segment, order.market, mark, config, taker, -maker_delta, -signed_value)
+    self._check_after_trade(order.maker, segment, order.market, mark, index, config, maker, maker_delta, signed_value)
+    self._check_after_trade(msg.sender, segment, order.market, mark, index, config, taker, -maker_delta, -signed_value)
 
     log Fill(
         order_hash=digest,
@@ -421,6 +440,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
         taker_fee=taker_fee,
         maker_realized=maker.realized,
         taker_realized=taker.realized,
+        funding_index=index,
     )
 
 
@@ -524,6 +544,9 @@ def transfer_position(
     if size < 0:
         owner_delta = -owner_delta
         signed_cost = -signed_cost
+    # funding to this instant, valued at the engine's mark; nothing is written (fills settle it)
+    index: int256 = self._funding_index(market_id, config, mark)
+    signed_cost -= owner_delta * index // convert(_NOTIONAL_SCALE, int256)
     owner_result: TradeResult = self._trade(owner, segment, market_id, owner_delta, signed_cost, penalty + keeper_fee)
     receiver_result: TradeResult = self._trade(receiver, segment, market_id, -owner_delta, -signed_cost, 0)
     if keeper_fee > 0:
@@ -531,7 +554,9 @@ def transfer_position(
         self._accounts[receiver][segment] = packing._with_collateral(account, packing._lo(account) + convert(keeper_fee, int256))
     self._update_market_state(market_id, config, owner_result, receiver_result, 0, penalty)
     if check_receiver:
-        self._check_after_trade(receiver, segment, market_id, mark, config, receiver_result, -owner_delta, -signed_cost)
+        self._check_after_trade(
+            receiver, segment, market_id, mark, index, config, receiver_result, -owner_delta, -signed_cost
+        )
     log PositionTransferred(
         owner=owner,
         receiver=receiver,
@@ -541,6 +566,7 @@ def transfer_position(
         penalty=penalty,
         keeper_fee=keeper_fee,
         owner_realized=owner_result.realized,
+        funding_index=index,
     )
     return self._health(owner, segment, self._accounts[owner][segment], market_id, mark, False)
 
@@ -622,10 +648,28 @@ def account(owner: address, segment: uint256) -> uint256:
 @view
 def position(owner: address, market: uint256) -> (int256, int256):
     """
-    @notice (signed size, signed entry notional in quote units) of owner in market.
+    @notice (signed size, signed cost basis in quote units) of owner in market. The basis is
+            net of the funding index the position joined at, so its PnL at a mark is
+            floor(size * (mark - funding_index(market, mark)) / scale) - basis.
+    @param owner The position's owner.
+    @param market The market.
+    @return (int256, int256) Size and cost basis.
     """
     packed: uint256 = self._positions[owner][market]
     return packing._lo(packed), packing._hi(packed)
+
+
+@external
+@view
+def funding_index(market: uint256, price: uint256) -> int256:
+    """
+    @notice The funding index of `market` now (quote price units per unit of size): stored at
+            its last fill plus what accrued since, valued at `price`. Longs pay its rise.
+    @param market The market.
+    @param price The price the accrual since the last fill is valued at (the oracle's).
+    @return int256 The index.
+    """
+    return self._funding_index(market, self._market_config[market], price)
 
 
 @external
@@ -658,6 +702,17 @@ def market_state(market: uint256) -> uint256:
     @return uint256 The state word.
     """
     return self._market_state[market]
+
+
+@external
+@view
+def market_funding(market: uint256) -> uint256:
+    """
+    @notice The packed funding word of `market` (layout in packing.vy; VaultLens decodes it).
+    @param market The market.
+    @return uint256 The funding word.
+    """
+    return self._market_funding[market]
 
 
 @external
@@ -755,6 +810,7 @@ def _check_after_trade(
     segment: uint256,
     market: uint256,
     mark: uint256,
+    index: int256,
     config: uint256,
     result: TradeResult,
     delta: int256,
@@ -770,18 +826,21 @@ def _check_after_trade(
         return
     ok: bool = self._reduces(result, delta) and after.equity >= 0
     # Equity and MM before the trade, derived from the after-state without re-reading storage.
-    old_value: int256 = packing._floor_div(result.old_size * convert(mark, int256), convert(_NOTIONAL_SCALE, int256))
-    new_value: int256 = packing._floor_div(result.new_size * convert(mark, int256), convert(_NOTIONAL_SCALE, int256))
+    # a position's value is floor(size * (mark - funding index) / scale) - cost basis
+    net: int256 = convert(mark, int256) - index
+    old_value: int256 = packing._floor_div(result.old_size * net, convert(_NOTIONAL_SCALE, int256))
+    new_value: int256 = packing._floor_div(result.new_size * net, convert(_NOTIONAL_SCALE, int256))
     # equity change of the trade = realized - fee + change of this market's unrealized PnL,
     # where unrealized = cost - entry and entry changed by (cost paid - released cost).
     equity_change: int256 = new_value - old_value - cost
     equity_before: int256 = after.equity - equity_change + convert(result.fee, int256)
-    mm_ratio: uint256 = (config >> packing.CONFIG_MM) & constants.MASK_64
-    mm_before: uint256 = (
-        after.mm
-        + packing._mul_up(self._notional_up(abs(result.old_size), mark), mm_ratio)
-        - packing._mul_up(self._notional_up(abs(result.new_size), mark), mm_ratio)
-    )
+    im_old: uint256 = 0
+    mm_old: uint256 = 0
+    im_new: uint256 = 0
+    mm_new: uint256 = 0
+    im_old, mm_old = self._margins(self._notional_up(abs(result.old_size), mark), config)
+    im_new, mm_new = self._margins(self._notional_up(abs(result.new_size), mark), config)
+    mm_before: uint256 = after.mm + mm_old - mm_new
     # one revert site for the three reasons (each site costs ~100 B of code)
     assert ok and after.equity * convert(mm_before, int256) >= equity_before * convert(after.mm, int256), (
         "vault: below initial margin"
@@ -848,14 +907,105 @@ def _add_position(health: IMarginVault.AccountHealth, owner: address, market: ui
         mark = low
     notional: uint256 = self._notional_up(abs(size), mark)
     config: uint256 = self._market_config[market]
+    net: int256 = convert(mark, int256) - self._funding_index(market, config, mark)
+    im: uint256 = 0
+    mm: uint256 = 0
+    im, mm = self._margins(notional, config)
     return IMarginVault.AccountHealth(
         collateral=health.collateral,
         equity=health.equity
-        + packing._floor_div(size * convert(mark, int256), convert(_NOTIONAL_SCALE, int256))
+        + packing._floor_div(size * net, convert(_NOTIONAL_SCALE, int256))
         - packing._hi(packed),
-        im=health.im + packing._mul_up(notional, (config >> packing.CONFIG_IM) & constants.MASK_64),
-        mm=health.mm + packing._mul_up(notional, (config >> packing.CONFIG_MM) & constants.MASK_64),
+        im=health.im + im,
+        mm=health.mm + mm,
         notional=health.notional + notional,
+    )
+
+
+@internal
+@view
+def _margins(notional: uint256, config: uint256) -> (uint256, uint256):
+    """
+    @dev (IM, MM) of one position, rounded up. With a size knee K the ratios grow with the
+         notional n, x (1 + n / K) (a position of K notional posts twice the base margin), IM
+         at most the notional and MM at most IM x MM/IM ratio: margin is convex in size, so
+         every part closed frees at least its base-ratio share (the engine's guard holds).
+    """
+    im_ratio: uint256 = (config >> packing.CONFIG_IM) & constants.MASK_64
+    mm_ratio: uint256 = (config >> packing.CONFIG_MM) & constants.MASK_64
+    im: uint256 = packing._mul_up(notional, im_ratio)
+    mm: uint256 = packing._mul_up(notional, mm_ratio)
+    knee: uint256 = (config >> packing.CONFIG_KNEE) * _KNEE_UNIT
+    if knee == 0:
+        return im, mm
+    im = min((im * (knee + notional) + knee - 1) // knee, notional)
+    mm = min((mm * (knee + notional) + knee - 1) // knee, (notional * mm_ratio + im_ratio - 1) // im_ratio)
+    return im, mm
+
+
+# ---------------------------------------------------------------- internal: funding
+
+@internal
+@view
+def _funding_index(market: uint256, config: uint256, price: uint256) -> int256:
+    """
+    @dev The funding index of `market` now: the stored one plus what accrued since the last
+         fill, valued at `price`.
+    """
+    index: int256 = 0
+    premium: int256 = 0
+    last: uint256 = 0
+    index, premium, last = packing._unpack_funding(self._market_funding[market])
+    return index + self._accrued(premium, block.timestamp - last, config, price)
+
+
+@internal
+def _settle_funding(market: uint256, config: uint256, fill_price: uint256, mark: uint256) -> int256:
+    """
+    @dev Accrue the funding index to this block (at most once per block) and fold the fill's
+         premium over the mark into the market's time-weighted premium.
+    @return int256 The funding index now.
+    """
+    word: uint256 = self._market_funding[market]
+    index: int256 = 0
+    premium: int256 = 0
+    last: uint256 = 0
+    index, premium, last = packing._unpack_funding(word)
+    elapsed: uint256 = block.timestamp - last
+    if elapsed == 0:
+        return index
+    index += self._accrued(premium, elapsed, config, mark)
+    # the stored premium has faded by elapsed / period; the fill's own weighs elapsed / window
+    faded: int256 = premium * convert(_FUNDING_PERIOD - min(elapsed, _FUNDING_PERIOD), int256) // convert(
+        _FUNDING_PERIOD, int256
+    )
+    observed: int256 = (convert(fill_price, int256) - convert(mark, int256)) * convert(constants.WAD, int256) // convert(
+        mark, int256
+    )
+    premium = faded + (observed - faded) * convert(min(elapsed, _PREMIUM_WINDOW), int256) // convert(_PREMIUM_WINDOW, int256)
+    self._market_funding[market] = packing._pack_funding(index, premium, block.timestamp)
+    return index
+
+
+@internal
+@pure
+def _accrued(premium: int256, elapsed: uint256, config: uint256, price: uint256) -> int256:
+    """
+    @dev Funding per unit of size over `elapsed` seconds: the premium, clamped to half the
+         IM - MM gap per period (an account at IM outlives two periods of the clamp before it
+         reaches MM), fading linearly to zero over one period:
+         price x rate x t (2P - t) / (2 P^2), t = min(elapsed, P).
+    """
+    if premium == 0 or elapsed == 0:
+        return 0
+    gap: int256 = convert(
+        (((config >> packing.CONFIG_IM) & constants.MASK_64) - ((config >> packing.CONFIG_MM) & constants.MASK_64)) // 2,
+        int256,
+    )
+    rate: int256 = max(min(premium, gap), -gap)
+    t: uint256 = min(elapsed, _FUNDING_PERIOD)
+    return rate * convert(price * t * (2 * _FUNDING_PERIOD - t), int256) // convert(
+        2 * _FUNDING_PERIOD * _FUNDING_PERIOD * constants.WAD, int256
     )
 
 

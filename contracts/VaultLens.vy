@@ -200,6 +200,19 @@ def accrued_penalties(market_id: uint256) -> uint256:
 
 @external
 @view
+def funding(market_id: uint256) -> (int256, int256, uint256):
+    """
+    @notice The funding state of a market as of its last fill: the funding index (quote price
+            units per unit of size; a long has paid its rise since it opened), the time-weighted
+            premium (1e18 = 100% per 8 h, before the clamp) and the time of the last fill.
+    @param market_id The market.
+    @return (int256, int256, uint256) Index, premium and last update.
+    """
+    return packing._unpack_funding(staticcall vault.market_funding(market_id))
+
+
+@external
+@view
 def segment_cash(segment: uint256) -> (uint256, uint256):
     """
     @notice The quote tokens the vault holds for `segment` and its withdrawal gate.

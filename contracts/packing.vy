@@ -9,7 +9,9 @@
        account  (owner, segment) : collateral int128 | open-market mask uint128
        position (owner, market)  : size int128 | entry notional int128
        market config             : segment u8 | listed u8 | IM u64 | MM u64 | taker fee u16 |
-                                   maker fee u16 | price band u16 | max open interest u64
+                                   maker fee u16 | price band u16 | max open interest u48 |
+                                   size knee u16
+       market funding            : funding index int128 | premium int64 | last update u64
        market state              : open interest u96 | accrued fees u80 | accrued penalties u80
        segment state             : cash u192 | withdrawals gated until u64
        segment markets           : count u8 | market id u8 x 16 (listing order)
@@ -30,6 +32,11 @@ CONFIG_TAKER_FEE: constant(uint256) = 144
 CONFIG_MAKER_FEE: constant(uint256) = 160
 CONFIG_BAND: constant(uint256) = 176
 CONFIG_MAX_OI: constant(uint256) = 192
+CONFIG_KNEE: constant(uint256) = 240
+
+# market funding offsets
+FUNDING_PREMIUM: constant(uint256) = 128
+FUNDING_LAST: constant(uint256) = 192
 
 # market state offsets
 STATE_FEES: constant(uint256) = 96
@@ -110,7 +117,8 @@ def _pack_config(params: IMarginVault.MarketParams) -> uint256:
         "packing: field overflow"
     )
     assert params.price_band_bps <= constants.MASK_16, "packing: field overflow"
-    assert params.max_open_interest <= constants.MASK_64, "packing: field overflow"
+    assert params.max_open_interest <= constants.MASK_48, "packing: field overflow"
+    assert params.size_knee <= constants.MASK_16, "packing: field overflow"
     return (
         params.segment
         | (1 << CONFIG_LISTED)
@@ -120,6 +128,7 @@ def _pack_config(params: IMarginVault.MarketParams) -> uint256:
         | (params.maker_fee_bps << CONFIG_MAKER_FEE)
         | (params.price_band_bps << CONFIG_BAND)
         | (params.max_open_interest << CONFIG_MAX_OI)
+        | (params.size_knee << CONFIG_KNEE)
     )
 
 
@@ -136,7 +145,8 @@ def _unpack_config(config: uint256) -> IMarginVault.MarketParams:
         taker_fee_bps=(config >> CONFIG_TAKER_FEE) & constants.MASK_16,
         maker_fee_bps=(config >> CONFIG_MAKER_FEE) & constants.MASK_16,
         price_band_bps=(config >> CONFIG_BAND) & constants.MASK_16,
-        max_open_interest=config >> CONFIG_MAX_OI,
+        max_open_interest=(config >> CONFIG_MAX_OI) & constants.MASK_48,
+        size_knee=config >> CONFIG_KNEE,
     )
 
 
@@ -170,6 +180,33 @@ def _unpack_market_state(state: uint256) -> (uint256, uint256, uint256):
     @dev (open interest, accrued fees, accrued penalties) of a market state word.
     """
     return state & constants.MASK_96, (state >> STATE_FEES) & constants.MASK_80, state >> STATE_PENALTIES
+
+
+# ---------------------------------------------------------------- market funding
+
+@internal
+@pure
+def _pack_funding(index: int256, premium: int256, last: uint256) -> uint256:
+    """
+    @dev A market funding word; reverts (never wraps) when a field overflows its width.
+    """
+    packed_index: int128 = convert(index, int128)
+    packed_premium: int64 = convert(premium, int64)
+    return (
+        (convert(convert(convert(packed_index, int256), bytes32), uint256) & constants.MASK_128)
+        | ((convert(convert(convert(packed_premium, int256), bytes32), uint256) & constants.MASK_64) << FUNDING_PREMIUM)
+        | (last << FUNDING_LAST)
+    )
+
+
+@internal
+@pure
+def _unpack_funding(word: uint256) -> (int256, int256, uint256):
+    """
+    @dev (funding index, premium, last update) of a market funding word.
+    """
+    premium: int256 = convert(convert(word << 64, bytes32), int256) >> 192
+    return self._lo(word), premium, word >> FUNDING_LAST
 
 
 # ---------------------------------------------------------------- segment words

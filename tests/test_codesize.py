@@ -1,7 +1,7 @@
 """EIP-170: every deployable's deployed code (runtime + immutables) fits in 24,576 bytes, and
 reports/codesize.json (written by `make bench`) is present and well-formed; and the budget:
-MarginVault within 20,500 B (room for the margin and funding work) and every deployable at
-least 2,000 B under the limit, so the next feature never starts at the wall."""
+MarginVault within 22,576 B (funding and size-aware margin are in; what comes next goes to the
+lens or a module) and every deployable at least 2,000 B under the limit, so the next feature never starts at the wall."""
 
 import json
 from pathlib import Path
@@ -24,7 +24,7 @@ def test_every_deployable_fits_eip170(sizes):
     assert over == {}, f"over EIP-170 ({codesize.EIP170_LIMIT:,} B deployed code): {over}"
 
 
-VAULT_BUDGET = 20_500
+VAULT_BUDGET = 22_576
 MIN_HEADROOM = 2_000
 
 

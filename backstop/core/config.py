@@ -35,6 +35,8 @@ class MarketSpec:
     maker_fee_bps: int = 0
     price_band_bps: int = 1000
     max_open_interest: int = 10_000_000  # whole base units
+    # notional, in units of 10,000 quote tokens, at which margin ratios double (0 = flat in size)
+    size_knee: int = 0
 
     def params(self, segment_id: int) -> tuple:
         """MarketParams as the vault's struct takes it."""
@@ -46,6 +48,7 @@ class MarketSpec:
             self.maker_fee_bps,
             self.price_band_bps,
             self.max_open_interest,
+            self.size_knee,
         )
 
 

@@ -50,10 +50,11 @@ def position_value(size: int, mark: int, decimals: int) -> int:
     return floor_div(size * mark, scale_of(decimals))
 
 
-def upnl_at_mark(size: int, entry: int, mark: int, scale: int) -> int:
-    """Unrealized PnL at mark, quote units: floor(size * mark / scale) - entry notional
-    (what the engine's ADL ranking and the equity of an account use)."""
-    return floor_div(size * mark, scale) - entry
+def upnl_at_mark(size: int, entry: int, mark: int, scale: int, funding_index: int = 0) -> int:
+    """Unrealized PnL at mark, quote units: floor(size * (mark - funding index) / scale) - cost basis
+    (what the engine's ADL ranking and the equity of an account use; the vault's basis is net of the
+    funding index the position joined at, backstop.core.funding)."""
+    return floor_div(size * (mark - funding_index), scale) - entry
 
 
 def margin_of(size: int, mark: int, ratio: int, decimals: int) -> int:

@@ -172,13 +172,14 @@ def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankru
     segment = int(lens.market(market_id).segment)
     mark = int(system.oracle.price(market_id))
     scale = int(vault.notional_scale())
+    index = int(vault.funding_index(market_id, mark))
     positions = []
     for o in owners:
         address = _address(o)
         size, entry = (int(x) for x in vault.position(address, market_id))
         if size == 0 or (size > 0) == (bankrupt_side > 0):
             continue
-        upnl = upnl_at_mark(size, entry, mark, scale)
+        upnl = upnl_at_mark(size, entry, mark, scale, index)
         if upnl > 0:
             positions.append((address, size, upnl))
     if not positions:

@@ -27,7 +27,7 @@ _HEALTH_OF = selector("health_of(address[],uint256)")
 _HEALTH_TYPE = "(int256,int256,uint256,uint256,uint256)[]"
 _POSITION = selector("position(address,uint256)")
 _DEPOSIT = topic("Deposit(address,uint256,uint256)")
-_FILL = topic("Fill(bytes32,address,address,uint256,int256,uint256,uint256,uint256,int256,int256)")
+_FILL = topic("Fill(bytes32,address,address,uint256,int256,uint256,uint256,uint256,int256,int256,int256)")
 _LIQUIDATED = topic("Liquidated(address,address,uint256,uint256,uint256,uint256,uint256,uint256,uint256,bool)")
 
 

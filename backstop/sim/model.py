@@ -47,6 +47,10 @@ per-call overhead; calldata is precomputed once):
         Σ segment cash == the vault's token balance (less what was donated to it directly);
         a deleverage transaction never takes anyone but the deleveraged account from
         equity >= 0 to < 0 (the tx's meta names owner, segment and counterparty).
+    (13) funding: a market's funding index moves only in a block with a Fill in that market,
+        and then to the index every Fill of the block reports (accrued at most once per
+        block); its premium never leaves the market's price band (fills are inside it);
+        positions join the reported index (the mirror applies it, so (3) checks it to the wei).
     Views: health_of never reverts (a market without a fresh price is valued at
     OracleAdapter.price_range, against the account); `State.stale` = segments where some
     actor holds a market whose oracle.price reverts.
@@ -62,8 +66,9 @@ from eth_utils import to_checksum_address
 
 # module-local short names of the ABI word helpers (one copy, in backstop.core.abi)
 from backstop.core.abi import address_of as _addr, selector, topic, word_int as _i, word_uint as _u
+from backstop.core.funding import funding_adjustment
 from backstop.core.margin import apply_trade, fee_of, scale_of, trade_cost, upnl_at_mark
-from backstop.core.units import VIRTUAL_SHARES, mul_div
+from backstop.core.units import BPS, VIRTUAL_SHARES, WAD, mul_div
 
 # JSON-RPC batches live in the client layer (the keeper uses them too); re-exported here for the fuzzers
 from backstop.client.rpc import Rpc, RpcError  # noqa: E402,F401
@@ -96,6 +101,7 @@ class State:
     shares: dict = field(default_factory=dict)  # (pool, holder) -> balance
     request: dict = field(default_factory=dict)  # (pool, holder) -> (shares, unlock, expires)
     max_redeem: dict = field(default_factory=dict)  # (pool, holder) -> maxRedeem
+    funding: dict = field(default_factory=dict)  # market -> (index, premium, last fill time)
 
     def value(self, pool: str, holder: str) -> int:
         """convertToAssets(balanceOf(holder)) — pool_shares._to_assets, rounded down."""
@@ -152,6 +158,9 @@ class Reader:
             s = selector(f"{name}(uint256)")
             for m in self.market_ids:
                 self._call((name, m), self.lens, s + encode(["uint256"], [m]), "u")
+        funding_sel = selector("funding(uint256)")
+        for m in self.market_ids:
+            self._call(("funding", m), self.lens, funding_sel + encode(["uint256"], [m]), "iiu")
         price_sel = selector("price(uint256)")
         for m in self.market_ids:
             self._call(("price", m), self.oracle, price_sel + encode(["uint256"], [m]), "u?")
@@ -210,6 +219,8 @@ class Reader:
                 st.pos[(key[1], key[2])] = (_i(raw[:32]), _i(raw[32:64]))
             elif name == "flagged":
                 st.flagged[(key[1], key[2])] = _u(raw)
+            elif name == "funding":
+                st.funding[key[1]] = (_i(raw[:32]), _i(raw[32:64]), _u(raw[64:96]))
             elif name == "price":
                 st.price[key[1]] = _u(raw)
             elif name == "cash":
@@ -325,11 +336,11 @@ def check_invariants(system, actors, segments=None, markets=None, rpc: Rpc | Non
 
 # ---------------------------------------------------------------- events
 
-T_FILL = topic("Fill(bytes32,address,address,uint256,int256,uint256,uint256,uint256,int256,int256)")
+T_FILL = topic("Fill(bytes32,address,address,uint256,int256,uint256,uint256,uint256,int256,int256,int256)")
 T_VDEPOSIT = topic("Deposit(address,uint256,uint256)")
 T_VWITHDRAW = topic("Withdraw(address,uint256,uint256)")
 T_SWEPT = topic("FeesSwept(uint256,uint256,uint256)")
-T_TRANSFERRED = topic("PositionTransferred(address,address,uint256,int256,uint256,uint256,uint256,int256)")
+T_TRANSFERRED = topic("PositionTransferred(address,address,uint256,int256,uint256,uint256,uint256,int256,int256)")
 T_BADDEBT = topic("BadDebtCovered(address,uint256,uint256,uint256,uint256)")
 T_LIQUIDATED = topic("Liquidated(address,address,uint256,uint256,uint256,uint256,uint256,uint256,uint256,bool)")
 T_DELEVERAGED = topic("Deleveraged(address,address,uint256,uint256,uint256,uint256,uint256,address)")
@@ -396,10 +407,12 @@ class Tracker:
         self.decimals = int(reader.system.vault.quote_decimals())
         self.scale = scale_of(self.decimals)
         self.fee_bps = {}
+        self.band_bps: dict[int, int] = {}  # the widest band a market has had: premiums stay inside it
         self.market_segment = {}
         for m in reader.markets.values():
             params = reader.system.lens.market(m.id)
             self.fee_bps[m.id] = (int(params.maker_fee_bps), int(params.taker_fee_bps))
+            self.band_bps[m.id] = int(params.price_band_bps)
             self.market_segment[m.id] = m.segment
         self.checks = 0
         self.tolerated: dict[str, int] = {}
@@ -473,6 +486,7 @@ class Tracker:
         cover_pools: set[str] = set()
         pool_set = set(r.all_pools)
         n_ok = sum(t.ok for t in txs)
+        fill_index: dict[int, dict[int, set[int]]] = {}  # market -> block -> indices its Fills reported
         last_in_block = {}
         for t in txs:
             last_in_block[t.block] = t.hash
@@ -490,9 +504,13 @@ class Tracker:
                         maker_fee, taker_fee = _u(lg.word(3)), _u(lg.word(4))
                         maker_realized, taker_realized = _i(lg.word(5)), _i(lg.word(6))
                         cost = trade_cost(abs(maker_delta), price, self.decimals)
+                        fees_cost = cost
                         signed = cost if maker_delta > 0 else -cost
+                        # both sides join the funding index the event reports (vault docs/margin.md)
+                        signed -= funding_adjustment(maker_delta, _i(lg.word(7)), scale_of(self.decimals))
+                        fill_index.setdefault(market, {}).setdefault(t.block, set()).add(_i(lg.word(7)))
                         mbps, tbps = self.fee_bps[market]
-                        if maker_fee != fee_of(cost, mbps) or taker_fee != fee_of(cost, tbps):
+                        if maker_fee != fee_of(fees_cost, mbps) or taker_fee != fee_of(fees_cost, tbps):
                             errors.append(f"(3) fill fees {maker_fee}/{taker_fee} != ceil of {cost} x {mbps}/{tbps} bps")
                         got_m = self._trade(maker, market, maker_delta, signed, maker_fee)
                         got_t = self._trade(taker, market, -maker_delta, -signed, taker_fee)
@@ -517,6 +535,7 @@ class Tracker:
                             _i(lg.word(0)), _u(lg.word(1)), _u(lg.word(2)), _u(lg.word(3)), _i(lg.word(4)))
                         cost = trade_cost(abs(owner_delta), price, self.decimals)
                         signed = cost if owner_delta > 0 else -cost
+                        signed -= funding_adjustment(owner_delta, _i(lg.word(5)), scale_of(self.decimals))
                         got = self._trade(owner, market, owner_delta, signed, penalty + keeper_fee)
                         self._trade(receiver, market, -owner_delta, -signed, 0)
                         seg = self.market_segment[market]
@@ -581,8 +600,27 @@ class Tracker:
             # (6) assets per share only fall with a Cover/Draw from that pool
             if new.pool[p]["aps"] < old.pool[p]["aps"] and p not in cover_pools:
                 errors.append(f"(6) pool {p} assets/share fell {old.pool[p]['aps']} -> {new.pool[p]['aps']} without Cover")
+        errors += self._funding_checks(old, new, fill_index)
         errors += static_checks(r, new, self.vault_donated)
         errors += self.liveness(new)
+        return errors
+
+    def _funding_checks(self, old: State, new: State, fill_index: dict[int, dict[int, set[int]]]) -> list[str]:
+        errors: list[str] = []
+        for m in self.r.market_ids:
+            blocks = fill_index.get(m, {})
+            for block, indices in blocks.items():
+                if len(indices) != 1:
+                    errors.append(f"(13) market {m}: fills of block {block} report indices {sorted(indices)}")
+            if blocks:
+                final = min(blocks[max(blocks)])
+                if new.funding[m][0] != final:
+                    errors.append(f"(13) market {m}: stored funding index {new.funding[m][0]} != last Fill's {final}")
+            elif new.funding[m] != old.funding[m]:
+                errors.append(f"(13) market {m}: funding word changed {old.funding[m]} -> {new.funding[m]} without a Fill")
+            band = self.band_bps.get(m)
+            if band is not None and abs(new.funding[m][1]) * BPS > band * WAD + BPS:
+                errors.append(f"(13) market {m}: premium {new.funding[m][1]} outside the {band} bps band")
         return errors
 
     # -- (11) liveness
@@ -671,7 +709,7 @@ class Tracker:
                 givers = [cp for cp in r.actors for m in markets
                           if cp != a and st.pos[(cp, m)][0] != 0 and st.price.get(m) is not None
                           and st.health[(cp, seg)][1] > 2
-                          and upnl_at_mark(*st.pos[(cp, m)], st.price[m], self.scale) > 0]
+                          and upnl_at_mark(*st.pos[(cp, m)], st.price[m], self.scale, st.funding[m][0]) > 0]
                 if st.cover_reach.get(seg, 0) == 0 and not givers:
                     self._bump("liveness.dead_unpayable")
                     continue

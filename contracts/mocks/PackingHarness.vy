@@ -110,3 +110,15 @@ def floor_div(numerator: int256, denominator: int256) -> int256:
 @pure
 def mul_up(amount: uint256, ratio: uint256) -> uint256:
     return packing._mul_up(amount, ratio)
+
+
+@external
+@pure
+def pack_funding(index: int256, premium: int256, last: uint256) -> uint256:
+    return packing._pack_funding(index, premium, last)
+
+
+@external
+@pure
+def unpack_funding(word: uint256) -> (int256, int256, uint256):
+    return packing._unpack_funding(word)

@@ -65,7 +65,7 @@ class World:
 
     def params(self, **over):
         base = dict(segment=0, im_ratio=wad("0.1"), mm_ratio=wad("0.05"), taker_fee_bps=5, maker_fee_bps=0,
-                    price_band_bps=1000, max_open_interest=10_000_000)
+                    price_band_bps=1000, max_open_interest=10_000_000, size_knee=0)
         base.update(over)
         return tuple(base.values())
 
@@ -213,7 +213,9 @@ CASES: list[Case] = [
     Case("configurator.set_market_params/oi-zero", "configurator", "set_market_params",
          lambda w: (w.eth, w.params(max_open_interest=0)), "deployer", "configurator: bad open interest cap"),
     Case("configurator.set_market_params/oi-2^64", "configurator", "set_market_params",
-         lambda w: (w.eth, w.params(max_open_interest=2**64)), "deployer", "configurator: bad open interest cap"),
+         lambda w: (w.eth, w.params(max_open_interest=2**48)), "deployer", "configurator: bad open interest cap"),
+    Case("configurator.set_market_params/knee-2^16", "configurator", "set_market_params",
+         lambda w: (w.eth, w.params(size_knee=2**16)), "deployer", "configurator: bad size knee"),
     Case("configurator.set_treasury/attacker", "configurator", "set_treasury", lambda w: (w.attacker,), "attacker", ROLE_MISSING),
     Case("configurator.set_treasury/zero", "configurator", "set_treasury", B(ZERO), "deployer", "configurator: zero treasury"),
     Case("configurator.set_segment_pool/attacker", "configurator", "set_segment_pool", lambda w: (0, w.pool), "attacker",

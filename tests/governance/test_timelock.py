@@ -32,7 +32,7 @@ def new_params(system, label="ETH-PERP", im="0.2", mm="0.1"):
     market = system.markets[label]
     spec = market.spec
     return market.id, (market.segment, wad(im), wad(mm), spec.taker_fee_bps, spec.maker_fee_bps,
-                       spec.price_band_bps, spec.max_open_interest)
+                       spec.price_band_bps, spec.max_open_interest, spec.size_knee)
 
 
 def test_every_admin_role_belongs_to_the_timelock(governed, deployer):

@@ -38,6 +38,7 @@ def market_params(system, label, **overrides):
         maker_fee_bps=current.maker_fee_bps,
         price_band_bps=current.price_band_bps,
         max_open_interest=current.max_open_interest,
+        size_knee=current.size_knee,
     )
     fields.update(overrides)
     return tuple(fields.values())

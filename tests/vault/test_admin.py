@@ -8,11 +8,12 @@ from backstop.client.actors import fund, trade
 from backstop.core.units import wad
 
 MISSING_ROLE = "access_control: account is missing role"
-MAX_U64 = 2**64 - 1
+MAX_U48 = 2**48 - 1
+MAX_U16 = 2**16 - 1
 
 
-def _params(segment=0, im=wad("0.1"), mm=wad("0.05"), taker=5, maker=0, band=1000, oi=1_000_000):
-    return (segment, im, mm, taker, maker, band, oi)
+def _params(segment=0, im=wad("0.1"), mm=wad("0.05"), taker=5, maker=0, band=1000, oi=1_000_000, knee=0):
+    return (segment, im, mm, taker, maker, band, oi, knee)
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_too_many_segments_reverts(vault, configurator, deployer):
 
 def test_add_market_lists_it_and_emits_events(system, vault, configurator, lens, deployer, alts, new_feed):
     market_id, _ = new_feed
-    params = _params(segment=99, im=wad("0.2"), mm=wad("0.1"), taker=7, maker=2, band=2500, oi=12_345)
+    params = _params(segment=99, im=wad("0.2"), mm=wad("0.1"), taker=7, maker=2, band=2500, oi=12_345, knee=300)
     tx = configurator.add_market("DOGE-PERP", alts, params, sender=deployer)
     assert tx.return_value == market_id
     assert vault.market_count() == market_id + 1
@@ -162,9 +163,10 @@ def test_add_market_lists_it_and_emits_events(system, vault, configurator, lens,
     assert (added.market, added.segment, added.label) == (market_id, alts, "DOGE-PERP")
     (set_,) = configurator.MarketParamsSet.from_receipt(tx)
     assert (set_.market, set_.im_ratio, set_.mm_ratio, set_.taker_fee_bps, set_.maker_fee_bps,
-            set_.price_band_bps, set_.max_open_interest) == (market_id, wad("0.2"), wad("0.1"), 7, 2, 2500, 12_345)
+            set_.price_band_bps, set_.max_open_interest, set_.size_knee) == (
+        market_id, wad("0.2"), wad("0.1"), 7, 2, 2500, 12_345, 300)
     # params.segment is ignored: the market belongs to the segment argument
-    assert tuple(lens.market(market_id)) == (alts, wad("0.2"), wad("0.1"), 7, 2, 2500, 12_345)
+    assert tuple(lens.market(market_id)) == (alts, wad("0.2"), wad("0.1"), 7, 2, 2500, 12_345, 300)
 
 
 def test_new_market_is_tradeable(system, vault, configurator, lens, deployer, maker, trader, alts, usd, new_feed):
@@ -216,10 +218,11 @@ def test_segment_full_reverts(project, system, vault, configurator, lens, deploy
         (_params(band=0), "configurator: bad price band"),
         (_params(band=5001), "configurator: bad price band"),
         (_params(oi=0), "configurator: bad open interest cap"),
-        (_params(oi=MAX_U64 + 1), "configurator: bad open interest cap"),
+        (_params(oi=MAX_U48 + 1), "configurator: bad open interest cap"),
+        (_params(knee=MAX_U16 + 1), "configurator: bad size knee"),
     ],
     ids=["mm_zero", "mm_eq_im", "mm_gt_im", "im_gt_one", "taker_fee", "maker_fee", "band_zero", "band_high",
-         "oi_zero", "oi_overflow"],
+         "oi_zero", "oi_overflow", "knee_overflow"],
 )
 def test_bad_market_params_revert(system, vault, configurator, deployer, eth, majors, new_feed, params, reason):
     with ape.reverts(reason):
@@ -229,7 +232,7 @@ def test_bad_market_params_revert(system, vault, configurator, deployer, eth, ma
 
 
 def test_market_params_at_their_limits_are_accepted(vault, configurator, lens, deployer, eth, majors):
-    limits = (majors, wad(1), wad(1) - 1, 100, 100, 5000, MAX_U64)
+    limits = (majors, wad(1), wad(1) - 1, 100, 100, 5000, MAX_U48, MAX_U16)
     configurator.set_market_params(eth.id, limits, sender=deployer)
     assert tuple(lens.market(eth.id)) == limits
 

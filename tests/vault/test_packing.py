@@ -41,7 +41,7 @@ def test_account_word_round_trips_and_keeps_its_mask(packing, collateral, mask, 
     assert packing.lo(updated) == new_collateral and updated >> 128 == mask
 
 
-CONFIG_FIELDS = st.tuples(U(8), U(64), U(64), U(16), U(16), U(16), U(64))
+CONFIG_FIELDS = st.tuples(U(8), U(64), U(64), U(16), U(16), U(16), U(48), U(16))
 
 
 @EXAMPLES
@@ -53,9 +53,9 @@ def test_market_config_round_trips(packing, fields):
     assert not packing.is_listed(config & ~(1 << 8))
 
 
-@pytest.mark.parametrize("index, bits", list(enumerate([8, 64, 64, 16, 16, 16, 64])))
+@pytest.mark.parametrize("index, bits", list(enumerate([8, 64, 64, 16, 16, 16, 48, 16])))
 def test_market_config_refuses_a_field_beyond_its_width(packing, index, bits):
-    fields = [1] * 7
+    fields = [1] * 8
     fields[index] = 2**bits - 1
     assert tuple(packing.unpack_config(packing.pack_config(fields))) == tuple(fields)  # at the limit: kept
     fields[index] = 2**bits
@@ -74,6 +74,22 @@ def test_market_state_round_trips(packing, open_interest, fees, penalties):
 def test_market_state_refuses_overflow(packing, fields):
     with ape.reverts("packing: market state overflow"):
         packing.pack_market_state(*fields)
+
+
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@EXAMPLES
+@given(index=INT128, premium=INT64, last=U(64))
+def test_market_funding_round_trips(packing, index, premium, last):
+    word = packing.pack_funding(index, premium, last)
+    assert tuple(packing.unpack_funding(word)) == (index, premium, last)
+
+
+@pytest.mark.parametrize("index, premium", [(2**127, 0), (-(2**127) - 1, 0), (0, 2**63), (0, -(2**63) - 1)])
+def test_market_funding_refuses_fields_beyond_their_width(packing, index, premium):
+    with ape.reverts():
+        packing.pack_funding(index, premium, 0)
 
 
 @EXAMPLES

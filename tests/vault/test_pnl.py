@@ -295,7 +295,7 @@ def test_sweep_of_segment_without_pool_pays_everything_to_treasury(project, fund
     market_id = vault.market_count()
     feed = project.MockAggregator.deploy(8, "X", 100 * 10**8, sender=deployer)
     funded.oracle.set_feed(market_id, feed, 3600, 1, wad(10**6), sender=deployer)
-    configurator.add_market("X-PERP", segment, (segment, wad("0.1"), wad("0.05"), 5, 0, 1000, 10**6), sender=deployer)
+    configurator.add_market("X-PERP", segment, (segment, wad("0.1"), wad("0.05"), 5, 0, 1000, 10**6, 0), sender=deployer)
     assert vault.segment_pool(segment) == ape.utils.ZERO_ADDRESS
     for who in (maker, trader):
         fund(funded, who, segment, usd(10_000))
