@@ -18,10 +18,11 @@ import itertools
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
 from os import PathLike
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from ape import accounts, chain
@@ -29,11 +30,14 @@ from ape.api import AccountAPI
 from ape.exceptions import ContractLogicError
 
 from backstop.client.actors import fund, set_price, trade
-from backstop.client.deploy import System, deploy_system
+from backstop.client.deploy import System, deploy_risk_params, deploy_system
 from backstop.core.config import SystemConfig
+from backstop.core.volatility import VolMarginParams
 from backstop.core.units import WAD, quote, wad
 from backstop.keeper import Keeper, liquidate_all
 from backstop.sim.agents import DeficitDodger, Env, WhaleSelfLiquidator
+from backstop.sim.crowd import MarginAwareCrowd
+from backstop.sim.forecast import FastEwmaForecaster, grant_forecaster
 from backstop.sim.model import check_invariants
 from backstop.sim.paths import PricePath, gap
 
@@ -57,18 +61,77 @@ class RunSpec:
     maker_collateral: int = 2_000_000
     keeper_collateral: int = 50_000
     adversaries: tuple[str, ...] = ()  # "whale", "dodger"
-    margin_model: str = "default"  # hook: a SystemConfig variant (see MARGIN_MODELS)
+    margin_model: str = "default"  # a MarginModel of MARGIN_MODELS
+    margin_scale: float = 1.0  # the model's calibration knob (MarginModel.config): 1 = its stock parameters
+    # "fixed": open once at a leverage drawn from `leverage`; "margin": margin-aware traders (MarginAwareCrowd)
+    traders: str = "fixed"
+    im_share: tuple[float, float] = (0.2, 0.9)  # "margin" traders: share of the IM limit each one uses
+    collateral_sigma: float = 0.0  # lognormal spread of trader collateral around trader_collateral (0: equal)
+    rebalance_every: int = 1  # "margin" traders act every this many oracle updates
     keeper: str = "sequential"  # "sequential": liquidate_all per pass; "bot": backstop.keeper.Keeper (batched)
     label: str = ""
 
 
 MAX_BOT_RUNS = 24  # Keeper runs per pass: each closes a close-factor share of every liquidatable position
 
-# Hook for the margin-model axis of a sweep: name -> SystemConfig factory.
-MARGIN_MODELS: dict[str, Callable[[], SystemConfig]] = {
-    "default": lambda: SystemConfig(pools=dict(POOL_PARAMS)),
-    # RiskParams (docs/margin.md): the keeper pokes every market before each pass
-    "vol": lambda: SystemConfig(pools=dict(POOL_PARAMS), vol_margin=True),
+
+@dataclass(frozen=True)
+class MarginModel:
+    """How a deployment sets IM and MM, with one knob, `scale`, that the equal-average-margin calibration turns
+    (backstop.sim.margin_compare): static and size models scale the MarketSpec ratios, RiskParams models scale
+    `z` and `floor` together (the whole target curve below the cap). Calling the model gives its SystemConfig at
+    scale 1 (what `MARGIN_MODELS[name]()` always returned)."""
+
+    name: str
+    risk: bool = False  # RiskParams drives the ratios; the keeper pokes every market before each pass
+    knee: int = 0  # MarketSpec.size_knee of every market: margin doubles at this notional (x 10,000 quote)
+    forecaster: bool = False  # a forecaster job (backstop.sim.forecast) pushes before every poke
+    min_interval: int | None = None  # RiskParams' rate limit; None: VolMarginParams' default (1 h)
+    about: str = ""
+
+    def __call__(self) -> SystemConfig:
+        return self.config()
+
+    def config(self, scale: float = 1.0) -> SystemConfig:
+        base = SystemConfig(pools=dict(POOL_PARAMS), vol_margin=self.risk)
+        if self.risk:
+            return base
+        markets = tuple(replace(m, im_ratio=_scaled(m.im_ratio, scale), mm_ratio=_scaled(m.mm_ratio, scale),
+                                size_knee=self.knee) for m in base.markets)
+        return replace(base, markets=markets)
+
+    def risk_params(self, scale: float = 1.0) -> VolMarginParams:
+        stock = VolMarginParams()
+        interval = stock.min_interval if self.min_interval is None else self.min_interval
+        return replace(stock, z=stock.z * scale, floor=stock.floor * scale, min_interval=interval)
+
+    def deploy(self, deployer: AccountAPI, scale: float = 1.0) -> System:
+        """A fresh system under this model (RiskParams configured with `risk_params(scale)` if it has it)."""
+        if not self.risk:
+            return deploy_system(deployer, self.config(scale))
+        system = deploy_system(deployer, replace(self.config(scale), vol_margin=False))
+        params = self.risk_params(scale)
+        system.risk = deploy_risk_params(system, deployer, {label: params for label in system.markets})
+        return system
+
+
+def _scaled(ratio: Decimal, scale: float) -> Decimal:
+    return Decimal(str(round(float(ratio) * scale, 12)))
+
+
+# The margin-model axis of a sweep (docs/stress.md, "Margin models"): "static" is "default" under the name the
+# comparison uses; "vol" keeps RiskParams' stock parameters, "ewma" and "predictive" use a 10-minute rate limit.
+SIM_MIN_INTERVAL = 600  # s: the crash replays compress days into hours, so the 1 h stock limit scales down too
+SIZE_KNEE = 10  # x 10,000 quote: a 100,000 position posts twice the base ratios
+MARGIN_MODELS: dict[str, MarginModel] = {
+    "default": MarginModel("default", about="fixed ratios, 10% IM / 5% MM"),
+    "static": MarginModel("static", about="fixed ratios (the default), scaled"),
+    "vol": MarginModel("vol", risk=True, about="RiskParams realized EWMA, stock parameters"),
+    "ewma": MarginModel("ewma", risk=True, min_interval=SIM_MIN_INTERVAL,
+                        about="RiskParams realized EWMA, 10 min rate limit"),
+    "predictive": MarginModel("predictive", risk=True, forecaster=True, min_interval=SIM_MIN_INTERVAL,
+                              about="ewma + a fast-EWMA forecaster pushing before every poke"),
+    "size": MarginModel("size", knee=SIZE_KNEE, about="fixed ratios x (1 + notional / 100,000)"),
 }
 
 
@@ -82,6 +145,7 @@ class Cast:
     lps: list[AccountAPI]
     traders: list[AccountAPI]
     extra: list[AccountAPI] = field(default_factory=list)
+    forecaster: AccountAPI | None = None  # holds RiskParams' FORECASTER_ROLE in a "predictive" run
 
     @property
     def margin_accounts(self) -> list[AccountAPI]:
@@ -102,6 +166,7 @@ class Result:
     latency: int
     seed: int
     margin_model: str
+    margin_scale: float = 1.0
     seconds: float = 0.0
     pool_nav_start: int = 0
     pool_nav_min: int = 0
@@ -123,6 +188,14 @@ class Result:
     invariant_errors: int = 0
     first_error: str = ""
     adversary_pnl: int = 0  # Σ P&L of the adversaries (backstop.sim.agents accounting), quote units
+    # equal-average-margin measure: Σ dt x IM and Σ dt x notional over the traders' open positions, read from the
+    # chain (VaultLens.health_of) at the end of every oracle interval; avg_margin is their ratio
+    im_seconds: float = 0.0
+    notional_seconds: float = 0.0
+    avg_margin: float = 0.0
+    forecasts: int = 0  # forecasts pushed ("predictive")
+    trader_fills: int = 0  # fills the margin-aware traders made after their first open
+    trader_refused: int = 0  # increases the vault refused ("vault: below initial margin")
     failed: str = ""  # the exception that stopped the run early (its other figures are then empty)
     nav: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, majors, alts, backstop)
 
@@ -226,7 +299,8 @@ def failed_result(spec: RunSpec, err: Exception | None) -> Result:
         "" if spec.keeper == "sequential" else f"/{spec.keeper}")
     return Result(label=spec.label or f"{path.name}/lat{spec.latency}{model}", path=path.name,
                   gap=path.gap if path.gap is not None else round(path.worst_step, 4), latency=spec.latency,
-                  seed=spec.seed, margin_model=spec.margin_model, failed=f"{type(err).__name__}: {err}"[:300])
+                  seed=spec.seed, margin_model=spec.margin_model, margin_scale=spec.margin_scale,
+                  failed=f"{type(err).__name__}: {err}"[:300])
 
 
 # ---------------------------------------------------------------- one run
@@ -235,8 +309,8 @@ def failed_result(spec: RunSpec, err: Exception | None) -> Result:
 def make_cast(spec: RunSpec) -> Cast:
     """Test accounts 0-3 for the roles, generated (and gas-funded) accounts for the crowd."""
     test = accounts.test_accounts
-    crowd = [_fresh_account() for _ in range(spec.n_traders + 2 + 2 * len(spec.adversaries))]
-    return Cast(deployer=test[0], maker=test[1], keeper=test[2], lps=[test[3], crowd.pop()],
+    crowd = [_fresh_account() for _ in range(spec.n_traders + 3 + 2 * len(spec.adversaries))]
+    return Cast(deployer=test[0], maker=test[1], keeper=test[2], lps=[test[3], crowd.pop()], forecaster=crowd.pop(),
                 traders=crowd[:spec.n_traders], extra=crowd[spec.n_traders:])
 
 
@@ -250,7 +324,7 @@ def run(spec: RunSpec, system: System | None = None, cast: Cast | None = None) -
     """One stress run on the connected chain. `system`/`cast` default to a fresh deployment."""
     started = time.perf_counter()
     cast = cast or make_cast(spec)
-    system = system or deploy_system(cast.deployer, MARGIN_MODELS[spec.margin_model]())
+    system = system or MARGIN_MODELS[spec.margin_model].deploy(cast.deployer, spec.margin_scale)
     _keep_alive.append(system)
     sim = Sim(spec, system, cast)
     sim.setup()
@@ -282,6 +356,11 @@ class Sim:
         self.withdraw_wait = 0
         self.adversaries: list[Any] = []
         self.pool_start = 0
+        self.model = MARGIN_MODELS.get(spec.margin_model, MARGIN_MODELS["default"])
+        self.crowd: MarginAwareCrowd | None = None
+        self.forecaster: FastEwmaForecaster | None = None
+        self.im_seconds = 0.0
+        self.notional_seconds = 0.0
 
     def usd(self, amount: float) -> int:
         return quote(amount, self.system.decimals)
@@ -295,6 +374,7 @@ class Sim:
         self.fund_pools()
         self.fund(self.cast.maker, self.spec.maker_collateral)
         self.fund(self.cast.keeper, self.spec.keeper_collateral)
+        self.start_margin_model()
         self.open_positions()
         self.start_adversaries()
         self.pool_start = sum(self.pool_nav())
@@ -317,8 +397,30 @@ class Sim:
             fund(self.system, account, segment, self.usd(amount))
             self.deposited[account.address] = self.deposited.get(account.address, 0) + self.usd(amount)
 
+    def start_margin_model(self) -> None:
+        """RiskParams models: a first poke puts the model's ratios in force before anyone opens, and a
+        "predictive" run gets its forecaster (FORECASTER_ROLE granted by the deployer)."""
+        if self.system.risk is None:
+            return
+        if self.model.forecaster and self.cast.forecaster is not None:
+            grant_forecaster(self.system, self.cast.deployer, self.cast.forecaster)
+            self.forecaster = FastEwmaForecaster(self.system, self.cast.forecaster)
+            self.forecaster.step()  # its first look at every feed: the prior, nothing to push yet
+        self.poke_markets()
+
+    def poke_markets(self) -> None:
+        for market in self.system.markets.values():
+            try:
+                self.system.risk.poke(market.id, sender=self.cast.keeper)
+            except ContractLogicError:
+                pass  # no new round since the last poke, or a stale feed
+
     def open_positions(self) -> None:
-        """Each trader: one segment, one market, a leverage drawn from spec.leverage, long or short."""
+        """Each trader: one segment, one market, a leverage drawn from spec.leverage, long or short
+        (spec.traders == "margin": a MarginAwareCrowd, sized to the IM in force instead)."""
+        if self.spec.traders == "margin":
+            self.open_margin_aware()
+            return
         labels = list(self.system.markets)
         low, high = self.spec.leverage
         for trader in self.cast.traders:
@@ -330,6 +432,16 @@ class Sim:
             notional = self.spec.trader_collateral * leverage
             size = side * int(notional * WAD * WAD // self.base[label])
             trade(self.system, trader, self.cast.maker, market.id, size, self.base[label])
+
+    def open_margin_aware(self) -> None:
+        spec = self.spec
+        self.crowd = MarginAwareCrowd.draw(self.system, self.cast.maker, self.cast.traders, self.rng,
+                                           collateral=spec.trader_collateral, sigma=spec.collateral_sigma,
+                                           im_share=spec.im_share, long_share=spec.long_share)
+        for plan in self.crowd.plans:
+            self.fund(plan.account, plan.collateral, [self.system.markets[plan.label].segment])
+        self.crowd.act()
+        self.crowd.fills = 0  # count only the fills after the first open
 
     def start_adversaries(self) -> None:
         env = Env(self.system, self.cast.deployer, keepers=[self.cast.keeper], counterparties=[self.cast.maker])
@@ -371,13 +483,25 @@ class Sim:
         for when, _, kind, step in self.schedule():
             chain.pending_timestamp = max(when, int(chain.blocks.head.timestamp))
             if kind == "oracle":
+                self.sample_margin()  # the interval that this update ends
                 self.publish(step)
                 self.lp_moves(step)
                 self.adversary_moves(step, worst)
+                if self.crowd is not None and step % self.spec.rebalance_every == 0:
+                    self.crowd.act()
                 self.record_nav()
             else:
                 self.keeper_pass()
                 self.record_nav()
+        self.sample_margin()  # the last interval, up to the settlement
+
+    def sample_margin(self) -> None:
+        """Add one oracle interval (dt) of the traders' IM and notional, as the vault computes them now."""
+        owners = [t.address for t in self.cast.traders]
+        for segment in self.system.segments.values():
+            for health in self.system.lens.health_of(owners, segment):
+                self.im_seconds += self.spec.path.dt * int(health[2])
+                self.notional_seconds += self.spec.path.dt * int(health[4])
 
     def publish(self, step: int) -> None:
         path = self.spec.path
@@ -418,17 +542,15 @@ class Sim:
     def keeper_pass(self) -> None:
         """One liquidate_all per segment, then the keeper unwinds what it took over (a real
         keeper hedges at once: it earns the discount and fees, not the market's next move)."""
+        if self.forecaster is not None:
+            self.forecaster.step()  # before the poke that applies it
         if self.spec.keeper == "bot":
             self.bot_pass()
             self.close_against_maker(self.cast.keeper, as_maker=True)
             return
         owners = [a.address for a in self.cast.margin_accounts]
         if self.system.risk is not None:
-            for market in self.system.markets.values():
-                try:
-                    self.system.risk.poke(market.id, sender=self.cast.keeper)
-                except ContractLogicError:
-                    pass  # no new round since the last poke, or a stale feed
+            self.poke_markets()
         for segment in self.system.segments.values():
             liquidate_all(self.system, self.cast.keeper, owners, segment)
         self.close_against_maker(self.cast.keeper, as_maker=True)
@@ -524,6 +646,11 @@ class Sim:
         res.pools_could_pay = res.adl_events == 0 and res.bad_debt_unpaid == 0
         res.lp_exit_ok, res.withdraw_wait = self.lp_exit_ok, self.withdraw_wait
         res.adversary_pnl = sum(self.adversary_pnl(agent) for agent in self.adversaries)
+        res.im_seconds, res.notional_seconds = self.im_seconds, self.notional_seconds
+        res.avg_margin = round(self.im_seconds / self.notional_seconds, 6) if self.notional_seconds else 0.0
+        res.forecasts = self.forecaster.pushes if self.forecaster is not None else 0
+        if self.crowd is not None:
+            res.trader_fills, res.trader_refused = self.crowd.fills, self.crowd.refused
         errors = check_invariants(self.system, self.cast.everyone)
         res.invariant_errors, res.first_error = len(errors), (errors[0][:200] if errors else "")
         return res
@@ -585,27 +712,43 @@ def grid(gaps: Sequence[float] = DEFAULT_GAPS, latencies: Sequence[int] = DEFAUL
 
 
 def sweep(specs: Sequence[RunSpec], *, scheduler: str | None = None, n_workers: int = 2,
-          progress: bool = True) -> list[Result]:
-    """Run `specs` on Dask: a LocalCluster (processes, one thread each) unless `scheduler` names a
-    running scheduler (tcp://host:8786). Results come back in the order of `specs`."""
-    from dask.distributed import Client, LocalCluster, as_completed
+          progress: bool = True, client: Any = None) -> list[Result]:
+    """Run `specs` on Dask: on `client` if given, else on a LocalCluster (processes, one thread each) unless
+    `scheduler` names a running scheduler (tcp://host:8786). Results come back in the order of `specs`."""
+    if client is not None:
+        return _gather(client, specs, progress)
+    with dask_client(scheduler, n_workers) as fresh:
+        return _gather(fresh, specs, progress)
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[Any]:
+    """A Dask client for several sweeps in a row (e.g. a calibration's iterations): each worker keeps its Anvil
+    between them. A LocalCluster's workers stop their Anvils when it closes."""
+    from dask.distributed import Client, LocalCluster
 
     cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                                   dashboard_address=None)
     client = Client(scheduler or cluster)
     try:
-        futures = client.map(run_in_worker, list(specs), pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
-        results: list[Result | None] = [None] * len(futures)
-        for future in _progress(as_completed(futures), len(futures), progress):
-            results[index[future.key]] = future.result()
-        return [r for r in results if r is not None]
+        yield client
     finally:
         if cluster is not None:
             client.run(disconnect)
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _gather(client: Any, specs: Sequence[RunSpec], progress: bool) -> list[Result]:
+    from dask.distributed import as_completed
+
+    futures = client.map(run_in_worker, list(specs), pure=False)
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list[Result | None] = [None] * len(futures)
+    for future in _progress(as_completed(futures), len(futures), progress):
+        results[index[future.key]] = future.result()
+    return [r for r in results if r is not None]
 
 
 def _progress(items: Iterable[Any], total: int, show: bool) -> Iterable[Any]:
@@ -711,6 +854,6 @@ def _save(fig: Any, path: str | PathLike) -> None:
     _pyplot().close(fig)
 
 
-__all__ = ["MARGIN_MODELS", "Cast", "Result", "RunSpec", "Sim", "connect", "fresh_chain", "freeze_clock", "grid",
-           "make_cast", "plot_heatmap", "plot_nav", "run", "run_in_worker", "sweep", "worst_run", "write_csv",
-           "write_reports"]
+__all__ = ["MARGIN_MODELS", "SIM_MIN_INTERVAL", "SIZE_KNEE", "Cast", "MarginModel", "Result", "RunSpec", "Sim",
+           "connect", "dask_client", "fresh_chain", "freeze_clock", "grid", "make_cast", "plot_heatmap", "plot_nav",
+           "run", "run_in_worker", "sweep", "worst_run", "write_csv", "write_reports"]
