@@ -3,10 +3,17 @@
     python scripts/stress.py [--gaps 0,0.2,0.4,0.6] [--latencies 0,120,600] [--seeds 0]
                              [--paths oct-2025,gbm:120] [--workers 2] [--scheduler tcp://host:8786]
                              [--out reports]
+    python scripts/stress.py --compare-margin [--calibration reports/margin_calibration.json] [--workers 2]
 
 Every Dask worker process starts its own Anvil (ape's foundry provider, a random free port)
 and reuses it for all its runs; see docs/stress.md. Writes <out>/stress.csv, stress_nav.png
 and stress_heatmap.png and prints a summary table.
+
+--compare-margin: static vs EWMA vs predictive vs size-aware margin at equal average margin
+(backstop.sim.margin_compare): calibrates every model on GBM paths that are not evaluated (or
+reads the scales of --calibration), runs them all on the same GBM+jumps paths and crash days,
+writes <out>/margin_compare.csv, margin_compare_runs.csv, margin_calibration.json and
+margin_compare.png, and prints the table.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from backstop.sim import margin_compare as mc
 from backstop.sim.paths import CRASHES, make_path
 from backstop.sim.stress import (
-    DEFAULT_GAPS, DEFAULT_LATENCIES, MARGIN_MODELS, Result, RunSpec, grid, sweep, write_reports,
+    DEFAULT_GAPS, DEFAULT_LATENCIES, MARGIN_MODELS, Result, RunSpec, dask_client, grid, sweep, write_reports,
 )
 
 
@@ -49,6 +57,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (1 thread each)")
     ap.add_argument("--scheduler", default=None, help="a running Dask scheduler instead of a LocalCluster")
     ap.add_argument("--out", default="reports")
+    ap.add_argument("--compare-margin", action="store_true",
+                    help=f"compare {','.join(mc.MODELS)} margin at equal average margin (ignores the sweep options)")
+    ap.add_argument("--calibration", default=None, help="--compare-margin: reuse the scales of this calibration file")
+    ap.add_argument("--compare-seeds", type=ints, default=list(mc.EVALUATION_SEEDS),
+                    help="--compare-margin: GBM+jumps evaluation seeds")
+    ap.add_argument("--compare-crashes", default=",".join(CRASHES), help="--compare-margin: crash days to replay")
     return ap.parse_args(argv)
 
 
@@ -76,8 +90,47 @@ def summary(results: list[Result], decimals: int = 6) -> Table:
     return table
 
 
+def compare_table(comparison: mc.Comparison) -> Table:
+    table = Table(title=f"Margin models at equal average margin (target {comparison.target:.2%} on the calibration "
+                        f"paths)" if comparison.target else "Margin models (scales from a calibration file)")
+    for column in ("model", "scale", "avg IM calib.", "avg IM GBM", "avg IM crash", "avg IM all", "bad debt",
+                   "vs static", "max drawdown", "mean drawdown", "liquidations", "vs static", "ADL", "forecasts"):
+        table.add_column(column, justify="right")
+    for r in comparison.rows:
+        table.add_row(r.model, f"{r.scale:.3f}", f"{r.calibration_margin:.2%}" if r.calibration_margin else "-",
+                      f"{r.avg_margin_gbm:.2%}", f"{r.avg_margin_crash:.2%}", f"{r.avg_margin:.2%}",
+                      f"{r.bad_debt:,.0f}", f"{r.bad_debt_vs_static:+.0%}", f"{r.max_drawdown:.2%}",
+                      f"{r.mean_drawdown:.2%}", str(r.liquidations), f"{r.liquidations_vs_static:+.0%}",
+                      str(r.adl_events), str(r.forecasts))
+    return table
+
+
+def main_compare(args: argparse.Namespace, console: Console) -> int:
+    evaluation = mc.evaluation_paths(args.compare_seeds, [c for c in args.compare_crashes.split(",") if c])
+    scales = mc.read_calibration(args.calibration)[1] if args.calibration else None
+    if scales is not None:
+        scales = {m: scales.get(m, 1.0) for m in mc.MODELS}
+    console.print(f"{len(mc.MODELS)} margin models x {len(evaluation)} evaluation paths"
+                  + ("" if scales else f", calibrated on {len(mc.calibration_paths())} GBM paths first")
+                  + f", on {args.scheduler or f'a LocalCluster of {args.workers} workers'}")
+    started = time.perf_counter()
+    with dask_client(args.scheduler, args.workers) as client:
+        comparison = mc.compare(lambda specs: sweep(specs, client=client), out_dir=args.out, evaluation=evaluation,
+                                scales=scales)
+    wall = time.perf_counter() - started
+    console.print(compare_table(comparison))
+    console.print(f"comparison wall time {wall:.0f} s ({len(comparison.results)} evaluation runs); wrote "
+                  + ", ".join(str(p) for p in comparison.files.values()))
+    broken = [r for r in comparison.results if r.failed or r.invariant_errors]
+    for r in broken:
+        console.print(f"[red]{r.label}: failed {r.failed!r}, invariants {r.invariant_errors} ({r.first_error})")
+    return 1 if broken else 0
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    if args.compare_margin:
+        return main_compare(args, Console(width=max(Console().width, 160)))
     specs = specs_of(args)
     console = Console(width=max(Console().width, 140))
     console.print(f"{len(specs)} runs on {args.scheduler or f'a LocalCluster of {args.workers} workers'}")

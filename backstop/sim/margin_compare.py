@@ -13,10 +13,10 @@ of position posts on average. Static posts its IM ratio on every position, so it
 
 Calibration turns each model's one knob (`RunSpec.margin_scale`, MarginModel) until its average on a
 *calibration* path set (GBM seeds that are not evaluated) is within CALIBRATION_TOLERANCE of static's on the same
-set: proportional steps (the average is close to linear in the scale), safeguarded by bisection once the target
-is bracketed. The evaluation then runs every model at its calibrated scale on the evaluation paths and records
-bad debt, pool drawdown, liquidations and each model's measured average margin, so the equality can be checked
-out of sample.
+set: a proportional first step (the average is close to linear in the scale), then secant steps, safeguarded by
+bisection once the target is bracketed. The evaluation then runs every model at its calibrated scale on the
+evaluation paths and records bad debt, pool drawdown, liquidations and each model's measured average margin, so
+the equality can be checked out of sample.
 """
 
 from __future__ import annotations
@@ -102,18 +102,25 @@ class Calibration:
         return bool(self.tried) and abs(self.measured / self.target - 1) <= self.tolerance
 
     def next_scale(self) -> float:
-        """A proportional step from the latest point (average ~ linear in scale), bisected inside the bracket
-        once one point lies on each side of the target (a step that leaves the bracket is replaced)."""
+        """The first step is proportional (average ~ linear in scale), then a secant through the last two
+        points; once one point lies on each side of the target, a step that leaves that bracket is replaced
+        by its midpoint (bisection), so the search cannot diverge."""
         if not self.tried:
             return 1.0
         scale, measured = self.tried[-1]
         step = scale * self.target / measured if measured > 0 else scale * 2
+        if len(self.tried) >= 2:
+            (s0, m0), (s1, m1) = self.tried[-2], self.tried[-1]
+            if m1 != m0:
+                step = s1 + (self.target - m1) * (s1 - s0) / (m1 - m0)
         below = [s for s, m in self.tried if m < self.target]
         above = [s for s, m in self.tried if m > self.target]
         if below and above:
             low, high = max(below), min(above)  # the average margin rises with the scale
             if not low < step < high:
                 step = (low + high) / 2
+        elif step <= 0:
+            step = scale / 2
         return step
 
 
