@@ -16,7 +16,7 @@ PY_STAMP := $(VENV)/.installed
 SOURCES_STAMP := .build/.sources
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help install test bench demo deploy fuzz stress anvil keeper size clean
+.PHONY: help install test bench demo deploy fuzz stress anvil keeper size dashboard clean
 
 help:
 	@echo "make demo   - install (first run only), start Anvil, deploy, trade, show PnL"
@@ -27,6 +27,7 @@ help:
 	@echo "make anvil  - standalone Anvil on :8545 for bots (then make deploy / make keeper)"
 	@echo "make keeper - the silverback keeper bot against deployments/local-1337.json (make anvil + deploy)"
 	@echo "make size   - insurance pool target sizes from real returns -> reports/size.json (SIZE_ARGS=--paths 10000)"
+	@echo "make dashboard - the LP and risk dashboard on http://127.0.0.1:8050 after the demo's crash (DASHBOARD_ARGS=--help)"
 
 install: $(PY_STAMP) $(NODE_STAMP) $(SOURCES_STAMP)
 
@@ -90,6 +91,11 @@ keeper: install
 # Fund sizing from real returns (no chain): reports/size.json, size.csv, size_loss.png (docs/risk.md).
 size: install
 	$(BIN)/python scripts/size.py $(SIZE_ARGS)
+
+# The LP and risk dashboard (docs/dashboard.md): a fresh Anvil running the demo's crash story, then the page;
+# DASHBOARD_ARGS="--network ethereum:local:node --deployment deployments/local-1337.json" joins `make anvil`.
+dashboard: install
+	$(ENV_PATH) $(BIN)/ape run dashboard $(DASHBOARD_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .build

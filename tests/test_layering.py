@@ -1,6 +1,7 @@
 """The backstop package is layered, dependencies pointing one way (issue 10):
 
     core  <-  client  <-  keeper, sim        core  <-  reporting        core  <-  risk  <-  sim
+    dashboard (the top): may import every other layer
 
 risk (the numpy fund-sizing model) never needs a chain; core never imports ape (directly or through a dependency), so order signing, units and the
 margin maths work without a provider; no layer imports scripts, bots or tests.
@@ -17,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "backstop"
-LAYERS = ("core", "client", "keeper", "sim", "reporting", "risk")
+LAYERS = ("core", "client", "keeper", "sim", "reporting", "risk", "dashboard")
 # layer -> the backstop layers it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
@@ -26,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "sim": {"core", "client", "keeper", "risk", "reporting"},
     "reporting": {"core"},
     "risk": {"core"},
+    "dashboard": {"core", "client", "keeper", "sim", "reporting", "risk"},
 }
 OUTSIDE = ("scripts", "bots", "tests", "conftest")
 
