@@ -258,6 +258,7 @@ def plot_compare(rows: Sequence[ModelSummary], path: str | PathLike) -> None:
     for i, r in enumerate(rows):
         ax.text(i, r.bad_debt, f"{r.bad_debt:,.0f}\n({r.bad_debt_vs_static:+.0%})", ha="center", va="bottom",
                 fontsize=8)
+    ax.set_ylim(top=max([r.bad_debt for r in rows] + [1.0]) * 1.25)  # room for the labels above the bars
     ax.set(title="Bad debt (quote units, all runs)", xticks=x, xticklabels=names)
     ax.legend(fontsize=8)
     ax = axes[0][1]
