@@ -72,10 +72,16 @@ def story(system, cast) -> Story:
     return run(Story(system, cast), [*STEPS, *EPILOGUE])
 
 
+@pytest.fixture(scope="session")
+def sizing() -> dict:
+    """The size.json the page reads (a copy: a test cannot change what the page was given)."""
+    return json.loads(json.dumps(SIZING))
+
+
 @pytest.fixture(scope="module")
-def size_file(tmp_path_factory) -> Path:
+def size_file(tmp_path_factory, sizing) -> Path:
     path = tmp_path_factory.mktemp("reports") / "size.json"
-    path.write_text(json.dumps(SIZING))
+    path.write_text(json.dumps(sizing))
     return path
 
 
