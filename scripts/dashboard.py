@@ -68,7 +68,7 @@ def cli(network, deployment, size_path, host, port, start_block):
                          source=f"{network.name} {chain.provider.uri}",
                          default_segment=CRASHED_SEGMENT if CRASHED_SEGMENT in system.pools else None)
     display.console.print()
-    display.console.rule(f"[bold green]dashboard on http://{host}:{port}/ (ready in {time.perf_counter() - started:.0f} s;"
-                         " Ctrl-C stops it)")
+    ready = time.perf_counter() - started
+    display.console.rule(f"[bold green]dashboard on http://{host}:{port}/ (ready in {ready:.0f} s; Ctrl-C stops it)")
     display.note(f"chain RPC {chain.provider.uri}: send transactions there and the page follows the new blocks")
     serve(app, host, port)
