@@ -254,9 +254,17 @@ def set_market_config(market: uint256, config: uint256):
     @param config The packed config word.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    count: uint256 = self.market_count
-    assert market <= count and market < _MAX_MARKETS and packing._is_listed(config), "vault: bad market config"
-    if market == count:
+    # a listed market's word is rewritten in place (RiskParams reads it first: a warm slot),
+    # without reading market_count; only listing a new market needs the count
+    listed: bool = packing._is_listed(self._market_config[market])
+    count: uint256 = 0
+    if not listed:
+        count = self.market_count
+    # one revert site (each costs ~100 B of code)
+    assert packing._is_listed(config) and (listed or (market == count and market < _MAX_MARKETS)), (
+        "vault: bad market config"
+    )
+    if not listed:
         segment: uint256 = config & constants.MASK_8
         self._segment_markets[segment] = packing._append_market(self._segment_markets[segment], market)
         self.market_count = count + 1
@@ -354,7 +362,7 @@ def withdraw(segment: uint256, amount: uint256):
     self._accounts[msg.sender][segment] = account
     if account >> 128 != 0:
         # strict: a market without a fresh price blocks the withdrawal, never values it
-        health: IMarginVault.AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0, True)
+        health: IMarginVault.AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0, 0, True)
         assert self._free_margin(health) >= 0, "vault: below initial margin"
     # the segment's own tokens only: a loss elsewhere can never be paid with them
     self._take_cash(segment, state, amount)
@@ -378,8 +386,8 @@ def fill(order: Order, signature: Bytes[65], amount: uint256):
     """
     paused: bool = pausable.paused
     self._check_amount(amount)
-    assert order.size != 0, "vault: zero order size"
-    assert order.size != min_value(int256), "vault: bad order size"
+    # zero, or the one size whose absolute value does not fit int256 (one revert site: ~100 B of code)
+    assert order.size != 0 and order.size != min_value(int256), "vault: bad order size"
     assert block.timestamp <= order.expiry, "vault: order expired"
     self._check_distinct(order.maker, msg.sender)
     config: uint256 = self._config(order.market)
@@ -568,7 +576,7 @@ def transfer_position(
         owner_realized=owner_result.realized,
         funding_index=index,
     )
-    return self._health(owner, segment, self._accounts[owner][segment], market_id, mark, False)
+    return self._health(owner, segment, self._accounts[owner][segment], market_id, mark, index, False)
 
 
 @external
@@ -678,7 +686,7 @@ def account_health(owner: address, segment: uint256) -> IMarginVault.AccountHeal
     """
     @notice Collateral, equity, IM, MM and total notional of one account.
     """
-    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, False)
+    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, 0, False)
 
 
 @external
@@ -821,7 +829,9 @@ def _check_after_trade(
          (Mango 2022), unrealized loss always counts. Otherwise accept only a pure reduction
          (no increase, no flip) that keeps equity >= 0 and does not lower equity / MM.
     """
-    after: IMarginVault.AccountHealth = self._health(owner, segment, self._accounts[owner][segment], market, mark, False)
+    after: IMarginVault.AccountHealth = self._health(
+        owner, segment, self._accounts[owner][segment], market, mark, index, False
+    )
     if min(after.collateral, after.equity) >= convert(after.im, int256):
         return
     ok: bool = self._reduces(result, delta) and after.equity >= 0
@@ -859,7 +869,8 @@ def _free_margin(health: IMarginVault.AccountHealth) -> int256:
 @internal
 @view
 def _health(
-    owner: address, segment: uint256, account: uint256, known_market: uint256, known_price: uint256, strict: bool
+    owner: address, segment: uint256, account: uint256, known_market: uint256, known_price: uint256, known_index: int256,
+    strict: bool
 ) -> IMarginVault.AccountHealth:
     """
     @dev Mark every open position of (owner, segment). `known_price` is reused for
@@ -867,6 +878,7 @@ def _health(
          is valued against the account (longs at the oracle's low bound, shorts at its high
          bound, see OracleAdapter.price_range) so that one bad feed never freezes the
          liquidation of the account's other markets; `strict` (withdrawals) refuses it instead.
+         `known_index` is `known_market`'s funding index at `known_price` (a fill has it).
     """
     health: IMarginVault.AccountHealth = IMarginVault.AccountHealth(
         collateral=packing._lo(account), equity=packing._lo(account), im=0, mm=0, notional=0
@@ -876,7 +888,7 @@ def _health(
         return health
     if mask == 1 << known_market:
         # the common case: only the traded market is open, so no segment scan is needed
-        return self._add_position(health, owner, known_market, known_price, known_price)
+        return self._add_position(health, owner, known_market, known_price, known_price, known_index, True)
     listed: uint256 = self._segment_markets[segment]
     for i: uint256 in range(packing.MAX_MARKETS_PER_SEGMENT):
         if i >= listed & constants.MASK_8:
@@ -892,13 +904,24 @@ def _health(
                 high = low
             else:
                 low, high = staticcall oracle.price_range(market)
-        health = self._add_position(health, owner, market, low, high)
+        health = self._add_position(health, owner, market, low, high, known_index, market == known_market)
     return health
 
 
 @internal
 @view
-def _add_position(health: IMarginVault.AccountHealth, owner: address, market: uint256, low: uint256, high: uint256) -> IMarginVault.AccountHealth:
+def _add_position(
+    health: IMarginVault.AccountHealth,
+    owner: address,
+    market: uint256,
+    low: uint256,
+    high: uint256,
+    index: int256,
+    known: bool,
+) -> IMarginVault.AccountHealth:
+    """
+    @dev `index` is the market's funding index at the mark when `known` (a fill has it); read here otherwise.
+    """
     packed: uint256 = self._positions[owner][market]
     size: int256 = packing._lo(packed)
     # a long is marked at the low end of the price range, a short at the high end
@@ -907,7 +930,10 @@ def _add_position(health: IMarginVault.AccountHealth, owner: address, market: ui
         mark = low
     notional: uint256 = self._notional_up(abs(size), mark)
     config: uint256 = self._market_config[market]
-    net: int256 = convert(mark, int256) - self._funding_index(market, config, mark)
+    funding: int256 = index
+    if not known:
+        funding = self._funding_index(market, config, mark)
+    net: int256 = convert(mark, int256) - funding
     im: uint256 = 0
     mm: uint256 = 0
     im, mm = self._margins(notional, config)

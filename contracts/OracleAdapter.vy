@@ -90,6 +90,26 @@ def price(market: uint256) -> uint256:
 
 @external
 @view
+def latest_round(market: uint256) -> (uint256, uint256, uint256):
+    """
+    @notice The validated price of `market` with the round it comes from, in one call (for a
+            consumer that folds rounds, e.g. RiskParams).
+    @dev Same checks and reverts as `price`.
+    @param market The vault's market id.
+    @return uint256 Price in quote units per base unit, 18 decimals.
+    @return uint256 The feed's round id.
+    @return uint256 The round's updatedAt timestamp.
+    """
+    word: uint256 = self._feed[market]
+    round_id: uint80 = 0
+    answer: int256 = 0
+    updated_at: uint256 = 0
+    round_id, answer, updated_at = self._latest(word)
+    return self._checked(market, word, answer, updated_at), convert(round_id, uint256), updated_at
+
+
+@external
+@view
 def price_range(market: uint256) -> (uint256, uint256):
     """
     @notice A conservative price range of `market` that never reverts for a bad round, so
@@ -104,10 +124,10 @@ def price_range(market: uint256) -> (uint256, uint256):
     @return uint256 High end (18 decimals).
     """
     word: uint256 = self._feed[market]
-    assert word != 0, "oracle: unknown feed"
+    round_id: uint80 = 0
     answer: int256 = 0
     updated_at: uint256 = 0
-    answer, updated_at = self._latest(word)
+    round_id, answer, updated_at = self._latest(word)
     bounds: uint256 = self._bounds[market]
     low_bound: uint256 = bounds & MASK_128
     high_bound: uint256 = bounds >> 128
@@ -155,10 +175,16 @@ def feed_of(market: uint256) -> (address, uint256, uint256, uint256, uint256):
 @view
 def _price(market: uint256) -> uint256:
     word: uint256 = self._feed[market]
-    assert word != 0, "oracle: unknown feed"
+    round_id: uint80 = 0
     answer: int256 = 0
     updated_at: uint256 = 0
-    answer, updated_at = self._latest(word)
+    round_id, answer, updated_at = self._latest(word)
+    return self._checked(market, word, answer, updated_at)
+
+
+@internal
+@view
+def _checked(market: uint256, word: uint256, answer: int256, updated_at: uint256) -> uint256:
     assert answer > 0, "oracle: non-positive price"
     assert updated_at <= block.timestamp, "oracle: round from the future"
     assert block.timestamp - updated_at <= (word >> 160) & MASK_32, "oracle: stale price"
@@ -170,15 +196,16 @@ def _price(market: uint256) -> uint256:
 
 @internal
 @view
-def _latest(word: uint256) -> (int256, uint256):
+def _latest(word: uint256) -> (uint80, int256, uint256):
+    assert word != 0, "oracle: unknown feed"
     aggregator: address = convert(convert(word & MASK_160, uint160), address)
     answer: int256 = 0
     updated_at: uint256 = 0
-    _: uint80 = 0
-    __: uint256 = 0
-    ___: uint80 = 0
-    _, answer, __, updated_at, ___ = staticcall IAggregatorV3(aggregator).latestRoundData()
-    return answer, updated_at
+    round_id: uint80 = 0
+    started: uint256 = 0
+    answered: uint80 = 0
+    round_id, answer, started, updated_at, answered = staticcall IAggregatorV3(aggregator).latestRoundData()
+    return round_id, answer, updated_at
 
 
 @internal

@@ -152,6 +152,17 @@ def _unpack_config(config: uint256) -> IMarginVault.MarketParams:
 
 @internal
 @pure
+def _with_ratios(config: uint256, im_ratio: uint256, mm_ratio: uint256) -> uint256:
+    """
+    @dev A config word with its two margin ratios replaced and every other field kept.
+    """
+    assert im_ratio <= constants.MASK_64 and mm_ratio <= constants.MASK_64, "packing: field overflow"
+    kept: uint256 = config & ~((constants.MASK_64 << CONFIG_IM) | (constants.MASK_64 << CONFIG_MM))
+    return kept | (im_ratio << CONFIG_IM) | (mm_ratio << CONFIG_MM)
+
+
+@internal
+@pure
 def _is_listed(config: uint256) -> bool:
     """
     @dev Whether a config word belongs to a listed market.

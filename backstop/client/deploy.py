@@ -230,11 +230,12 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
 
 def deploy_risk_params(system: System, deployer: AccountAPI,
                        markets: dict[str, VolMarginParams] | None = None) -> ContractInstance:
-    """RiskParams (volatility margin, docs/margin.md) for `system`, granted the Configurator's RISK_ADMIN_ROLE
-    (the deployer must hold that role's admin: after the hand-over it is a timelocked operation), with `markets`
-    configured (default: every market with the default VolMarginParams)."""
-    risk = project.RiskParams.deploy(system.configurator, system.oracle, sender=deployer)
-    system.configurator.grantRole(system.configurator.RISK_ADMIN_ROLE(), risk, sender=deployer)
+    """RiskParams (volatility margin, docs/margin.md) for `system`, granted the vault's RISK_ADMIN_ROLE next to the
+    Configurator (it writes the two ratio fields of a config word itself; the deployer must hold the vault's
+    DEFAULT_ADMIN_ROLE: after the hand-over it is a timelocked operation), with `markets` configured (default:
+    every market with the default VolMarginParams)."""
+    risk = project.RiskParams.deploy(system.vault, system.oracle, sender=deployer)
+    system.vault.grantRole(system.vault.RISK_ADMIN_ROLE(), risk, sender=deployer)
     chosen = markets if markets is not None else {label: VolMarginParams() for label in system.markets}
     for label, params in chosen.items():
         risk.configure(system.markets[label].id, params.as_tuple(), sender=deployer)

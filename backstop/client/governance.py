@@ -82,7 +82,8 @@ def hand_over_to_timelock(system: System, deployer: AccountAPI, guardian: str | 
         guardian_roles = _roles(contract, (GUARDIAN_ROLE,))
         for role in admin_roles:
             # only what the deployer holds: the vault's RISK_ADMIN_ROLE stays with the
-            # Configurator alone (its raw setters skip the validation the Configurator does)
+            # Configurator and RiskParams, contracts that validate what they write (its raw
+            # setters skip that validation, so no account may hold it)
             if contract.hasRole(role, deployer.address):
                 contract.grantRole(role, timelock, sender=deployer)
         for role in guardian_roles:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_YEAR = 365 * SECONDS_PER_DAY
 STRESS_WEIGHT = 0.25
+RATIO_UNITS = 10**12  # RiskParams stores z, im_multiple, floor and cap in units of 1e-12
+MAX_VARIANCE = (2**64 - 1) / 10**18  # per second: RiskParams' EWMA saturates here
 # RiskMetrics: lambda = 0.94 per daily observation <=> tau = -1 day / ln(0.94)
 RISKMETRICS_TAU = round(-SECONDS_PER_DAY / math.log(0.94))
 
@@ -28,7 +30,7 @@ def variance_per_second(annual_volatility: float) -> float:
 def ewma(variance: float, log_return: float, dt: float, tau: float) -> float:
     """The next estimate after a round `dt` seconds after the previous one."""
     alpha = 1.0 - math.exp(-dt / tau)
-    return (1.0 - alpha) * variance + alpha * log_return**2 / dt
+    return min((1.0 - alpha) * variance + alpha * log_return**2 / dt, MAX_VARIANCE)
 
 
 def blended(variance: float, stressed: float) -> float:
@@ -63,9 +65,14 @@ class VolMarginParams:
     initial_volatility: float = 0.8  # annualized, before the first return
 
     def as_tuple(self) -> tuple[int, ...]:
-        wad = 10**18
+        """The contract's RiskConfig: z, im_multiple, floor and cap in WAD rounded to RiskParams' 1e-12 unit."""
         return (
-            int(self.z * wad), self.horizon, self.tau, int(self.im_multiple * wad), int(self.floor * wad),
-            int(self.cap * wad), self.min_interval, self.max_forecast_duration,
-            int(variance_per_second(self.initial_volatility) * wad),
+            stored_wad(self.z), self.horizon, self.tau, stored_wad(self.im_multiple), stored_wad(self.floor),
+            stored_wad(self.cap), self.min_interval, self.max_forecast_duration,
+            int(variance_per_second(self.initial_volatility) * 10**18),
         )
+
+
+def stored_wad(value: float) -> int:
+    """`value` in WAD, rounded to the 1e-12 unit RiskParams stores ratios and multipliers in."""
+    return round(value * RATIO_UNITS) * (10**18 // RATIO_UNITS)

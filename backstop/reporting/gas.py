@@ -18,13 +18,18 @@ DEFAULT_PATH = Path("reports/gas.json")
 # Upper bounds the hot paths must stay under (whole-transaction gas). A row above its
 # target is printed red; `over_target` lists them.
 TARGETS: dict[str, int] = {
-    "vault.fill_open": 150_000,
-    "vault.fill_increase": 110_000,
+    # with funding settled in the fill (issue 12: at most +5,000 each)
+    "vault.fill_open": 155_000,
+    "vault.fill_increase": 115_000,
     "vault.deposit": 60_000,
     "pool.deposit": 80_000,
     "pool.cover": 60_000,
     "engine.liquidate_partial": 120_000,
     "engine.liquidate_bankrupt": 180_000,
+    # a poke that folds a round (every round); one that also writes new ratios happens at most once per
+    # min_interval and touches the vault's config word, role and account on top (storage bound ~56,600)
+    "risk.poke_hold": 60_000,
+    "risk.poke": 75_000,
 }
 
 

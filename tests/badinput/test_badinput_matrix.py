@@ -259,7 +259,7 @@ CASES: list[Case] = [
     Case("vault.fill/zero-amount", "vault", "fill", lambda w: (w.o("good"), w.sig("good"), 0), "trader",
          "vault: zero amount"),
     Case("vault.fill/zero-size", "vault", "fill", lambda w: (w.o("zero"), w.sig("zero"), 1), "trader",
-         "vault: zero order size"),
+         "vault: bad order size"),
     Case("vault.fill/expired", "vault", "fill", lambda w: (w.o("expired"), w.sig("expired"), wad(1)), "trader",
          "vault: order expired"),
     Case("vault.fill/self-match", "vault", "fill", lambda w: (w.o("good"), w.sig("good"), wad(1)), "maker",

@@ -25,12 +25,14 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import replace
 
 import pytest
 from ape import chain
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from backstop.client.deploy import deploy_risk_params
 from backstop.core.abi import address_of, topic, word_uint
 from backstop.core.units import WAD, MAX_UINT256 as MAX_UINT
 from backstop.sim.model import (T_BADDEBT, T_COVER, T_DRAW, T_LIQUIDATED, T_TRANSFERRED, Reader, RpcError, Tracker,
@@ -91,6 +93,8 @@ class Ctx:
         self.base_price = {m.id: int(m.spec.price * 10**m.spec.feed_decimals) * self.feed_scale[m.id] for m in self.markets}
         self.unit = 10**system.decimals
         self.vault, self.engine, self.token = address_of(system.vault), address_of(system.engine), address_of(system.token)
+        self.configurator = address_of(system.configurator)
+        self.risk = address_of(system.risk) if system.risk is not None else None
         self.sender = Sender(rpc)
         self.signer = OrderSigner(chain.chain_id, self.vault, keys)
         self.reader = Reader(rpc, system, self.actors, pool_holders=self.pool_holders)
@@ -502,6 +506,48 @@ class BackstopMachine(RuleBasedStateMachine):
         m = self.ctx.markets[market].id
         self.price[m] = max(self.price[m] * (10_000 + bps) // 10_000, 10**15)
         self.txs.append(self._publish(m))
+
+    @rule(market=st.integers(0, 2), bps=st.integers(-2500, 2500), seconds=st.integers(1, 7_200),
+          forecast_exp=st.one_of(st.none(), st.integers(30, 64)), duration=st.integers(1, 7 * 86_400))
+    def poke_margin(self, market, bps, seconds, forecast_exp, duration):
+        """Volatility margin: a new oracle round (after `seconds`), maybe a forecast (any size, even a
+        hostile one), then RiskParams.poke. Rule checked here: every account of the segment that met IM
+        (equity >= IM) before the poke still has equity >= MM after it (docs/margin.md, rate limit)."""
+        if self.done:
+            return
+        self._count("poke_margin")
+        c = self.ctx
+        market_ = c.markets[market]
+        self._time_travel(seconds)
+        self.price[market_.id] = max(self.price[market_.id] * (10_000 + bps) // 10_000, 10**15)
+        self.txs.append(self._publish(market_.id))
+        if forecast_exp is not None:
+            variance = min(2**forecast_exp, 2**64 - 1)  # WAD per second: 1e-9 .. beyond the cap
+            self.txs.append(c.send("push_forecast", c.roles["keeper2"], c.risk, "push_forecast(uint256,uint256,uint256)",
+                                   market_.id, variance, duration))
+        self._substep()
+        at_im = [key for key, h in self.state.health.items() if key[1] == market_.segment and h[2] > 0 and h[1] >= h[2]]
+        self.txs.append(c.send("poke", c.roles["keeper"], c.risk, "poke(uint256)", market_.id))
+        self._substep()
+        for key in at_im:
+            _, equity, _, mm, _ = self.state.health[key]
+            assert equity >= mm, f"poke made {key} liquidatable: equity {equity} < MM {mm} after meeting IM before"
+        self.ctx.stats["reached"]["poke_at_im_accounts"] = self.ctx.stats["reached"].get("poke_at_im_accounts", 0) + len(at_im)
+
+    @rule(market=st.integers(0, 2), knee=st.sampled_from([0, 1, 5, 50, 500, 2**16 - 1]))
+    def set_size_knee(self, market, knee):
+        """The risk admin changes a market's size knee (a timelocked operation on a live network,
+        tests/governance): margin of big positions jumps at once; the waterfall must absorb what follows."""
+        if self.done:
+            return
+        self._count("set_size_knee")
+        c = self.ctx
+        m = c.markets[market].id
+        params = list(c.system.lens.market(m))[:8]
+        params[7] = knee
+        self.txs.append(c.send("set_size_knee", c.roles["deployer"], c.configurator,
+                               "set_market_params(uint256,(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256))",
+                               m, tuple(int(x) for x in params)))
 
     @rule(market=st.integers(0, 2), bad=st.sampled_from(["zero", "negative", "huge"]))
     def bad_answer(self, market, bad):
@@ -1041,7 +1087,11 @@ def test_stateful_fuzz(system, rpc, deployer, maker, trader, keeper, lp, attacke
                  treasury=treasury, other=other, keeper2=keeper2, whale=whale)
     keys = {a.address: bytes.fromhex(a.private_key[2:] if a.private_key.startswith("0x") else a.private_key)
             for a in (maker, trader, other, whale, attacker, keeper, keeper2)}
-    ctx = Ctx(system, rpc, roles, keys)
+    # volatility margin on every market (rules poke_margin / set_size_knee); a copy of the session System, so the
+    # deployment, rolled back with this test, never leaks into the session object other tests share
+    risk = deploy_risk_params(system, deployer)
+    risk.grantRole(risk.FORECASTER_ROLE(), keeper2, sender=deployer)
+    ctx = Ctx(replace(system, risk=risk), rpc, roles, keys)
     examples, steps = budget()
     if os.environ.get("FUZZ_STEPS"):
         ctx.step_budget = int(os.environ["FUZZ_STEPS"])

@@ -170,18 +170,22 @@ def test_live_deploy_gives_every_admin_role_to_the_timelock(live_deployed):
     for label, contract in governed_by_label(live_deployed).items():
         for name in ("DEFAULT_ADMIN_ROLE", "RISK_ADMIN_ROLE", "FEED_ADMIN_ROLE"):
             if label == "vault" and name == "RISK_ADMIN_ROLE":
-                continue  # the Configurator's alone: test_vault_risk_admin_stays_with_the_configurator
+                continue  # contracts only: test_vault_risk_admin_stays_with_the_validating_contracts
             if hasattr(contract, name):
                 assert contract.hasRole(getattr(contract, name)(), timelock), (label, name)
 
 
-def test_vault_risk_admin_stays_with_the_configurator(live_deployed):
+def test_vault_risk_admin_stays_with_the_validating_contracts(live_deployed, deployer):
     """The timelock changes parameters through the Configurator (validated), never by writing
-    raw words into the vault."""
+    raw words into the vault; RiskParams (whose code writes only the two ratio fields, within
+    its validated floor and cap) is the only other holder."""
     vault, role = live_deployed.vault, live_deployed.vault.RISK_ADMIN_ROLE()
     assert vault.hasRole(role, live_deployed.configurator)
-    assert not vault.hasRole(role, live_deployed.timelock)
+    assert vault.hasRole(role, live_deployed.risk)
+    for account in (live_deployed.timelock, deployer):
+        assert not vault.hasRole(role, account)
     assert live_deployed.configurator.hasRole(role, live_deployed.timelock)
+    assert not live_deployed.configurator.hasRole(role, live_deployed.risk)  # it needs no Configurator role
 
 
 def test_live_deploy_gives_the_pause_roles_to_the_guardian_only(live_deployed, other):

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from ape import chain
+from hypothesis import HealthCheck, given, settings, strategies as st
 from ape.exceptions import ContractLogicError
 
 from backstop.client.actors import fund, set_price, trade
@@ -221,11 +222,18 @@ BAD_CONFIGS = {
     "floor-too-low": {"floor": 1e-6},
     "cap-times-multiple": {"cap": 0.5, "im_multiple": 2.0},
     "forecast-too-long": {"max_forecast_duration": 31 * 86_400},
+    # a saturated EWMA (2^64 - 1 wei per second) would ask for less than the cap: saturation must never lower margin
+    "z-too-small": {"z": 0.05, "horizon": 1},
+    "horizon-too-long": {"horizon": 2**24},
+    "interval-too-long": {"min_interval": 2**24},
+    "tau-too-long": {"tau": 2**32},
 }
 REASONS = {
     "zero-z": "risk: zero parameter", "multiple-1": "risk: im multiple <= 1", "floor-above-cap": "risk: bad floor",
     "floor-too-low": "risk: bad floor", "cap-times-multiple": "risk: cap x multiple >= 1",
-    "forecast-too-long": "risk: forecast too long",
+    "forecast-too-long": "risk: forecast too long", "z-too-small": "risk: z too small",
+    "horizon-too-long": "risk: interval too long", "interval-too-long": "risk: interval too long",
+    "tau-too-long": "risk: tau too long",
 }
 
 
@@ -234,6 +242,92 @@ def test_bad_config_is_refused(risk, deployer, eth, name):
     params = vol.VolMarginParams(**BAD_CONFIGS[name])
     with pytest.raises(ContractLogicError, match=REASONS[name]):
         risk.configure(eth.id, params.as_tuple(), sender=deployer)
+
+
+@pytest.mark.parametrize("field", [0, 3, 4, 5])  # z, im_multiple, floor, cap
+def test_a_ratio_finer_than_the_stored_unit_is_refused_not_rounded(risk, deployer, eth, field):
+    raw = list(PARAMS.as_tuple())
+    raw[field] += 1  # one wei: finer than the 1e-12 RiskParams stores
+    with pytest.raises(ContractLogicError, match="risk: finer than 1e-12"):
+        risk.configure(eth.id, tuple(raw), sender=deployer)
+
+
+def test_a_variance_beyond_the_packed_width_is_refused(risk, deployer, forecaster, eth):
+    raw = list(PARAMS.as_tuple())
+    raw[8] = 2**64  # initial variance
+    with pytest.raises(ContractLogicError, match="risk: variance too large"):
+        risk.configure(eth.id, tuple(raw), sender=deployer)
+    with pytest.raises(ContractLogicError, match="risk: variance too large"):
+        risk.push_forecast(eth.id, 2**64, 3_600, sender=forecaster)
+
+
+@pytest.mark.parametrize("params", [PARAMS, vol.VolMarginParams(z=4.753424, horizon=2**24 - 1, tau=2**32 - 1,
+                                                                im_multiple=1.000001, floor=0.000123456789,
+                                                                cap=0.987654321012, min_interval=2**24 - 1,
+                                                                max_forecast_duration=30 * 86_400,
+                                                                initial_volatility=3.0)])
+def test_the_packed_config_reads_back_exactly(risk, deployer, eth, params):
+    risk.configure(eth.id, params.as_tuple(), sender=deployer)
+    assert tuple(int(x) for x in risk.risk_config(eth.id)) == params.as_tuple()
+
+
+def test_a_huge_return_saturates_the_estimate_at_the_cap(system, risk, deployer, eth):
+    fast = replace(PARAMS, tau=1)  # alpha ~ 0.63 per second: one round can carry the estimate past 2^64 wei
+    risk.configure(eth.id, fast.as_tuple(), sender=deployer)
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    risk.poke(eth.id, sender=deployer)
+    _round(system, deployer, 3_000_000, t + 1)  # x1000 in one second: r^2/dt ~ 47.7 per second, beyond 2^64 wei
+    risk.poke(eth.id, sender=deployer)
+    state = risk.risk_state(eth.id)
+    assert int(state.variance) == 2**64 - 1 == int(state.stressed)  # saturated, never wrapped
+    assert vol.ewma(int(fast.as_tuple()[-1]) / WAD, math.log(1000), 1, 1) == vol.MAX_VARIANCE  # the mirror agrees
+    assert int(risk.target_mm_ratio(eth.id)) == int(PARAMS.cap * WAD)
+
+
+def test_the_forecast_reads_back_with_its_window(risk, forecaster, eth):
+    risk.push_forecast(eth.id, 12_345_678, 86_400, sender=forecaster)
+    start = _now()
+    f = risk.forecast(eth.id)
+    assert (int(f.variance), int(f.start), int(f.end)) == (12_345_678, start, start + 86_400)
+
+
+def test_a_rate_limited_poke_reports_no_change_and_keeps_the_ratios(system, risk, deployer, eth):
+    t = _now() + 60
+    _round(system, deployer, 3000, t)
+    assert risk.poke.call(eth.id) is True  # the first poke moves the static ratios to the volatility ones
+    first = risk.poke(eth.id, sender=deployer)
+    assert first.decode_logs(risk.MarginRatiosSet)
+    ratios = _ratios(system, eth.id)
+    _round(system, deployer, 2000, t + 60)
+    assert risk.poke.call(eth.id) is False
+    held = risk.poke(eth.id, sender=deployer)
+    assert not held.decode_logs(risk.MarginRatiosSet) and held.decode_logs(risk.VolatilityUpdated)
+    assert _ratios(system, eth.id) == ratios
+
+
+# An account that meets IM before a poke is never liquidatable after it, whatever the path and the forecasts:
+# the rule under test is "new MM ratio <= IM ratio in force before", checked on every poke of random paths.
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=st.lists(st.tuples(st.integers(1, 3 * 3_600), st.floats(-0.35, 0.35),
+                                st.one_of(st.none(), st.integers(20, 63))), min_size=2, max_size=7))
+def test_no_poke_asks_more_maintenance_than_the_initial_margin_before_it(system, risk, deployer, forecaster, eth,
+                                                                          steps):
+    with chain.isolate():
+        t, price = _now() + 60, 3000.0
+        _round(system, deployer, price, t)
+        risk.poke(eth.id, sender=deployer)
+        for dt, log_return, forecast_exp in steps:
+            if forecast_exp is not None:
+                risk.push_forecast(eth.id, 2**forecast_exp, PARAMS.max_forecast_duration, sender=forecaster)
+            t += dt
+            price *= math.exp(log_return)
+            _round(system, deployer, price, t)
+            im_before, mm_before = _ratios(system, eth.id)
+            risk.poke(eth.id, sender=deployer)
+            im, mm = _ratios(system, eth.id)
+            assert mm <= im_before and mm < im
+            assert (im, mm) == (im_before, mm_before) or int(PARAMS.floor * WAD) <= mm <= int(PARAMS.cap * WAD)
 
 
 def test_configure_needs_the_role_and_a_listed_market(risk, deployer, attacker, eth):
@@ -273,7 +367,7 @@ def test_the_keeper_pokes_each_new_round_once(system, risk, deployer, keeper, et
 def test_a_deployment_with_vol_margin_wires_and_saves_risk_params(deployer, tmp_path):
     deployed = deploy_system(deployer, SystemConfig(vol_margin=True))
     risk = deployed.risk
-    assert deployed.configurator.hasRole(deployed.configurator.RISK_ADMIN_ROLE(), risk)
+    assert deployed.vault.hasRole(deployed.vault.RISK_ADMIN_ROLE(), risk)  # it writes the ratio fields itself
     assert all(int(risk.risk_config(m.id).tau) == PARAMS.tau for m in deployed.markets.values())
     path = tmp_path / "deployment.json"
     deployed.save(path)

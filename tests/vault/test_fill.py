@@ -86,7 +86,7 @@ def test_fill_zero_amount_reverts(funded, maker, trader, eth):
 
 def test_fill_zero_order_size_reverts(funded, maker, trader, eth):
     order = signed_order(funded, maker, eth.id, 0, wad(3000))
-    with ape.reverts("vault: zero order size"):
+    with ape.reverts("vault: bad order size"):
         fill(funded, order, trader, wad(1))
 
 

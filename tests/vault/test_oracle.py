@@ -186,3 +186,31 @@ def test_bounds_apply_after_scaling(project, oracle, deployer):
     oracle.set_feed(FREE_ID, feed, 3600, wad(1), wad(2), sender=deployer)
     with ape.reverts("oracle: price out of bounds"):
         oracle.price(FREE_ID)
+
+
+# ---------------------------------------------------------------- latest_round
+
+
+def test_latest_round_is_the_price_with_its_round(oracle, chain, deployer, eth):
+    eth.feed.set_round(3210 * 10**8, chain.blocks.head.timestamp - 5, sender=deployer)
+    round_id, _, _, updated_at, _ = eth.feed.latestRoundData()
+    assert tuple(oracle.latest_round(eth.id)) == (oracle.price(eth.id), round_id, updated_at)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("stale", "oracle: stale price"), ("future", "oracle: round from the future"),
+    ("zero", "oracle: non-positive price"), ("huge", "oracle: price out of bounds"),
+])
+def test_latest_round_refuses_every_round_price_refuses(oracle, chain, deployer, eth, bad, reason):
+    now = chain.blocks.head.timestamp
+    answer, at = {"stale": (3000 * 10**8, now - 3700), "future": (3000 * 10**8, now + 1000),
+                  "zero": (0, now), "huge": (10**30, now)}[bad]
+    eth.feed.set_round(answer, at, sender=deployer)
+    for view in (oracle.price, oracle.latest_round):
+        with ape.reverts(reason):
+            view(eth.id)
+
+
+def test_latest_round_of_an_unknown_feed_reverts(oracle):
+    with ape.reverts("oracle: unknown feed"):
+        oracle.latest_round(FREE_ID)

@@ -21,7 +21,6 @@ from hypothesis import given, settings, strategies as st
 from backstop.client.actors import fill, fund, set_price, signed_order
 from backstop.core.units import quote, wad
 
-from conftest import model_of
 
 pytestmark = pytest.mark.fuzz
 
@@ -132,9 +131,8 @@ class Checker:
         assert everywhere == self.total, "tokens appeared or vanished"
 
 
-def _run_steps(system, actors, deployer, treasury, steps):
+def _run_steps(system, model, actors, deployer, treasury, steps):
     vault = system.vault
-    model = model_of(system)
     for a in actors:
         for seg in system.segments.values():
             model.deposit(a.address, seg, quote(FUNDING, system.decimals))
@@ -180,7 +178,8 @@ def _run_steps(system, actors, deployer, treasury, steps):
 
 
 @pytest.mark.parametrize("label", ["system", "system18"], ids=["usdc6", "quote18"])
-def test_random_fill_sequences_keep_invariants(request, chain, label, deployer, maker, trader, attacker, other, treasury):
+def test_random_fill_sequences_keep_invariants(request, chain, make_model, label, deployer, maker, trader, attacker, other,
+                                              treasury):
     system = request.getfixturevalue(label)
     actors = [maker, trader, attacker, other]
     for a in actors:
@@ -192,7 +191,7 @@ def test_random_fill_sequences_keep_invariants(request, chain, label, deployer, 
     def run(steps):
         snap = chain.snapshot()
         try:
-            _run_steps(system, actors, deployer, treasury, steps)
+            _run_steps(system, make_model(system), actors, deployer, treasury, steps)
         finally:
             chain.restore(snap)
 
