@@ -1,16 +1,8 @@
 """Backstop's crash story on a local chain (`make demo`, i.e. `ape run demo`), in under 3 minutes.
 
 ape-foundry starts Anvil on a random port, the script deploys the whole system with the one
-deployment path (backstop.client.deploy.deploy_system), then:
-
-  LPs fund the majors and alts insurance pools and the shared backstop -> traders and makers
-  deposit, the keeper funds a margin account in each segment -> traders open leveraged
-  positions in both segments against makers' EIP-712 signed orders -> SOL (alts) gaps down
-  40% in one oracle update -> the keeper (backstop.keeper.liquidate_all, run after every
-  step and every block) takes the bankrupt account at once, at mark, and the alts pool plus
-  the backstop pay its deficit -> it flags the solvent one and waits while the Dutch auction
-  discount grows -> the winners (the makers who were short SOL) close and withdraw in full,
-  to the wei -> the majors segment is untouched -> conservation (check_invariants) -> summary.
+deployment path (backstop.client.deploy.deploy_system), then runs
+the crash story of backstop.sim.story (its docstring tells it step by step).
 
 The story itself lives in backstop.sim.story (`deploy`, `Story`, `STEPS`, `run`), which the
 dashboard (`make dashboard`) and its browser test reuse. A broken promise (a winner short-paid,

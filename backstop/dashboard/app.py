@@ -195,7 +195,7 @@ def render(snapshot: data.SegmentSnapshot, names: dict[str, str]) -> dict:
          for r in s.redemptions], "redemption-table", "No redeem request pending.")
     out["nearest"] = table(
         ["account", "equity / MM", "equity", "MM", "IM", "collateral", "notional"],
-        [[html.Span(name(r.owner), title=r.owner, className="account"), fmt_ratio(r.health),
+        [[html.Span(name(r.owner), title=r.owner, className="account"), fmt_ratio(data.health_ratio(r)),
           fmt_units(r.equity, d), fmt_units(r.mm, d), fmt_units(r.im, d), fmt_units(r.collateral, d),
           fmt_units(r.notional, d)] for r in s.nearest],
         "nearest-table", "No account of this segment holds a position.")

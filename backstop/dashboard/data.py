@@ -19,13 +19,12 @@ from eth_utils import is_address, to_checksum_address
 
 from backstop.client.deploy import System
 from backstop.client.pools import PoolView, pool_view, trailing_apy
-from backstop.keeper import depositors
+from backstop.keeper import LENS_BATCH, AccountStatus, depositors, health
 from backstop.risk.report import load_targets
 
 APY_WINDOW = 7 * 86400  # trailing APY over the last 7 days (or the pool's whole life if shorter)
 MIN_APY_WINDOW = 86400  # below a day of history a return is shown as such, not annualized
 NEAREST = 10  # accounts shown in "nearest liquidation"
-LENS_BATCH = 128  # VaultLens.health_of takes at most 128 owners per call
 PLOT_NAMES = ("stress_nav.png", "stress_heatmap.png", "size_loss.png")  # what the simulator and `make size` write
 
 
@@ -94,21 +93,6 @@ class Headroom:
 
 
 @dataclass(frozen=True)
-class AccountRisk:
-    owner: str
-    collateral: int
-    equity: int
-    im: int
-    mm: int
-    notional: int
-
-    @property
-    def health(self) -> Decimal | None:
-        """equity / MM: below 1 the account is liquidatable, below 0 it is bankrupt. None without positions."""
-        return Decimal(self.equity) / Decimal(self.mm) if self.mm else None
-
-
-@dataclass(frozen=True)
 class WaterfallEvent:
     block: int
     timestamp: int
@@ -156,7 +140,7 @@ class SegmentSnapshot:
     redemptions: list[Redemption]
     coverage: Coverage
     headroom: Headroom
-    nearest: list[AccountRisk]  # accounts with positions, lowest equity / MM first
+    nearest: list[AccountStatus]  # accounts with positions, lowest equity / MM first
     events: list[WaterfallEvent]  # newest first
 
     @property
@@ -304,22 +288,23 @@ def segment_accounts(system: System, segment: int, start_block: int = 0) -> list
     return sorted(owners)
 
 
-def account_risks(system: System, segment: int, owners: Iterable[str]) -> list[AccountRisk]:
+def account_risks(system: System, segment: int, owners: Iterable[str]) -> list[AccountStatus]:
+    """The keeper's AccountStatus of every owner, in batches of what VaultLens.health_of takes."""
     owners = list(owners)
-    risks = []
-    for i in range(0, len(owners), LENS_BATCH):
-        batch = owners[i:i + LENS_BATCH]
-        for owner, h in zip(batch, system.lens.health_of(batch, segment)):
-            risks.append(AccountRisk(owner, int(h.collateral), int(h.equity), int(h.im), int(h.mm), int(h.notional)))
-    return risks
+    return [s for i in range(0, len(owners), LENS_BATCH) for s in health(system, owners[i:i + LENS_BATCH], segment)]
 
 
-def nearest_liquidation(risks: Iterable[AccountRisk], n: int = NEAREST) -> list[AccountRisk]:
+def health_ratio(status: AccountStatus) -> Decimal | None:
+    """equity / MM, exact: below 1 the account is liquidatable, below 0 it is bankrupt. None without positions."""
+    return Decimal(status.equity) / Decimal(status.mm) if status.mm else None
+
+
+def nearest_liquidation(risks: Iterable[AccountStatus], n: int = NEAREST) -> list[AccountStatus]:
     """Accounts with positions (MM > 0), lowest equity / MM first."""
-    return sorted((r for r in risks if r.mm > 0), key=lambda r: (r.health, r.owner))[:n]
+    return sorted((r for r in risks if r.mm > 0), key=lambda r: (health_ratio(r), r.owner))[:n]
 
 
-def headroom(system: System, segment: int, pool, risks: Iterable[AccountRisk]) -> Headroom:
+def headroom(system: System, segment: int, pool, risks: Iterable[AccountStatus]) -> Headroom:
     start, cap, drawn = (int(x) for x in system.backstop.draw_state(segment))
     _, global_cap, global_drawn = (int(x) for x in system.backstop.global_draw_state())
     uncovered = sum(-r.equity for r in risks if r.equity < 0)
