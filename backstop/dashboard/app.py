@@ -136,7 +136,8 @@ def layout(labels: list[str], default: str, source: str, plots: list[str], refre
                   for name in plots] or
                  [html.Div("No plots in reports/ yet: `make stress` and `make size` write them.", className="empty")],
                  id="plots"),
-        dcc.Interval(id="tick", interval=refresh_ms),
+        # max_intervals=0: the tick waits for the first refresh, which re-arms it for one more tick (see refresh)
+        dcc.Interval(id="tick", interval=refresh_ms, max_intervals=0),
         dcc.Store(id="head-seen"),
     ], className="page")
 
@@ -286,18 +287,24 @@ def create_app(system: System, *, reports_dir: str | Path = "reports", size_path
             abort(404)
         return send_from_directory(reports, name)
 
+    # The renderer drops the result of a callback that is asked again while it runs: a refresh (dozens of chain reads)
+    # asked by a free-running tick would never be shown once it takes longer than a tick (a loaded machine, a long
+    # chain). So the tick is one-shot: each refresh, when it returns, re-arms it for exactly one more tick, and a tick
+    # never overtakes the refresh it asks for. A segment or LP change during a refresh supersedes it, which is right.
     @app.callback([Output(i, "figure" if i.endswith("graph") else "children") for i in OUTPUT_IDS]
-                  + [Output("lp-error", "children"), Output("read-error", "children"), Output("head-seen", "data")],
+                  + [Output("lp-error", "children"), Output("read-error", "children"), Output("head-seen", "data"),
+                     Output("tick", "max_intervals")],
                   Input("tick", "n_intervals"), Input("segment", "value"), Input("lp-address", "value"),
                   State("head-seen", "data"))
-    def refresh(_, label, lp_text, seen):
+    def refresh(ticks, label, lp_text, seen):
         unchanged = [no_update] * len(OUTPUT_IDS)
+        rearm = (ticks or 0) + 1
         with lock:
             try:
                 now = data.head()
                 key = [now.number, now.hash, label, lp_text]
                 if seen == key:
-                    return unchanged + [no_update] * 3  # no new block, same inputs: nothing to redraw
+                    return unchanged + [no_update] * 3 + [rearm]  # no new block, same inputs: nothing to redraw
                 try:
                     lp, lp_error = data.parse_address(lp_text), ""
                 except ValueError as exc:
@@ -305,10 +312,10 @@ def create_app(system: System, *, reports_dir: str | Path = "reports", size_path
                 sizing = data.load_sizing(size_path)
                 snapshot = data.read_segment(system, label, lp, sizing, str(size_path) if sizing else None,
                                              start_block, cache)
+                out = render(snapshot, names)
             except Exception as exc:  # a node gone or a view reverting: say so on the page, keep the last figures
-                return unchanged + [no_update, f"chain read failed: {type(exc).__name__}: {exc}", None]
-        out = render(snapshot, names)
-        return [out[i] for i in OUTPUT_IDS] + [lp_error, "", key]
+                return unchanged + [no_update, f"chain read failed: {type(exc).__name__}: {exc}", None, rearm]
+        return [out[i] for i in OUTPUT_IDS] + [lp_error, "", key, rearm]
 
     return app
 

@@ -22,6 +22,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
 WINDOW = (1400, 1000)
 REFRESH_MS = 500  # the page polls faster than `make dashboard` does, so waits stay short
+TICK_MS = 5  # a tick shorter than any refresh: the renderer would drop every refresh that a tick overtakes
 # A size.json as `make size` writes it (the fields the dashboard reads), with round figures the test can check.
 SIZING = {"segments": {"alts": {"target_size": 40_000_000_000, "es_999": 120_000_000_000, "quote_decimals": 6},
                        "majors": {"target_size": 100_000_000_000, "es_999": 80_000_000_000, "quote_decimals": 6}}}
@@ -91,10 +92,20 @@ def names(story) -> dict[str, str]:
     return found | {story.lp.address: "LP", story.keeper.address: "keeper"}
 
 
-@pytest.fixture(scope="module")
-def server(story, size_file, names):
+def _serve(story, size_file, names, refresh_ms: int):
     app = create_app(story.system, reports_dir=size_file.parent, size_path=size_file, names=names, source="test",
-                     default_segment="alts", refresh_ms=REFRESH_MS)
+                     default_segment="alts", refresh_ms=refresh_ms)
     background = BackgroundServer(app)
     yield background
     background.stop()
+
+
+@pytest.fixture(scope="module")
+def server(story, size_file, names):
+    yield from _serve(story, size_file, names, REFRESH_MS)
+
+
+@pytest.fixture(scope="module")
+def impatient_server(story, size_file, names):
+    """The page asking for a new block every TICK_MS, far less than one refresh takes (dozens of chain reads)."""
+    yield from _serve(story, size_file, names, TICK_MS)
