@@ -107,6 +107,8 @@ struct TradeResult:
     new_size: int256
     realized: int256
     fee: uint256
+    position: uint256  # the position word written (the health check after the trade reads it from here)
+    account: uint256  # the account word written
 
 
 # ---------------------------------------------------------------- storage
@@ -362,7 +364,9 @@ def withdraw(segment: uint256, amount: uint256):
     self._accounts[msg.sender][segment] = account
     if account >> 128 != 0:
         # strict: a market without a fresh price blocks the withdrawal, never values it
-        health: IMarginVault.AccountHealth = self._health(msg.sender, segment, account, max_value(uint256), 0, 0, True)
+        health: IMarginVault.AccountHealth = self._health(
+            msg.sender, segment, account, max_value(uint256), 0, 0, 0, 0, True
+        )
         assert self._free_margin(health) >= 0, "vault: below initial margin"
     # the segment's own tokens only: a loss elsewhere can never be paid with them
     self._take_cash(segment, state, amount)
@@ -558,8 +562,10 @@ def transfer_position(
     owner_result: TradeResult = self._trade(owner, segment, market_id, owner_delta, signed_cost, penalty + keeper_fee)
     receiver_result: TradeResult = self._trade(receiver, segment, market_id, -owner_delta, -signed_cost, 0)
     if keeper_fee > 0:
-        account: uint256 = self._accounts[receiver][segment]
-        self._accounts[receiver][segment] = packing._with_collateral(account, packing._lo(account) + convert(keeper_fee, int256))
+        receiver_result.account = packing._with_collateral(
+            receiver_result.account, packing._lo(receiver_result.account) + convert(keeper_fee, int256)
+        )
+        self._accounts[receiver][segment] = receiver_result.account
     self._update_market_state(market_id, config, owner_result, receiver_result, 0, penalty)
     if check_receiver:
         self._check_after_trade(
@@ -576,7 +582,9 @@ def transfer_position(
         owner_realized=owner_result.realized,
         funding_index=index,
     )
-    return self._health(owner, segment, self._accounts[owner][segment], market_id, mark, index, False)
+    return self._health(
+        owner, segment, owner_result.account, market_id, mark, index, owner_result.position, config, False
+    )
 
 
 @external
@@ -686,7 +694,7 @@ def account_health(owner: address, segment: uint256) -> IMarginVault.AccountHeal
     """
     @notice Collateral, equity, IM, MM and total notional of one account.
     """
-    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, 0, False)
+    return self._health(owner, segment, self._accounts[owner][segment], max_value(uint256), 0, 0, 0, 0, False)
 
 
 @external
@@ -781,7 +789,8 @@ def _trade(owner: address, segment: uint256, market: uint256, delta: int256, cos
         realized = -closing_value - released
         entry = entry - released + (cost - closing_value)
     new_size: int256 = size + delta
-    self._positions[owner][market] = packing._pack(new_size, entry)
+    position: uint256 = packing._pack(new_size, entry)
+    self._positions[owner][market] = position
 
     account: uint256 = self._accounts[owner][segment]
     collateral: int256 = packing._lo(account) + realized - convert(fee, int256)
@@ -790,8 +799,9 @@ def _trade(owner: address, segment: uint256, market: uint256, delta: int256, cos
         mask &= ~(1 << market)
     else:
         mask |= 1 << market
-    self._accounts[owner][segment] = packing._pack_account(collateral, mask)
-    return TradeResult(old_size=size, new_size=new_size, realized=realized, fee=fee)
+    account = packing._pack_account(collateral, mask)
+    self._accounts[owner][segment] = account
+    return TradeResult(old_size=size, new_size=new_size, realized=realized, fee=fee, position=position, account=account)
 
 
 @internal
@@ -830,7 +840,7 @@ def _check_after_trade(
          (no increase, no flip) that keeps equity >= 0 and does not lower equity / MM.
     """
     after: IMarginVault.AccountHealth = self._health(
-        owner, segment, self._accounts[owner][segment], market, mark, index, False
+        owner, segment, result.account, market, mark, index, result.position, config, False
     )
     if min(after.collateral, after.equity) >= convert(after.im, int256):
         return
@@ -869,8 +879,15 @@ def _free_margin(health: IMarginVault.AccountHealth) -> int256:
 @internal
 @view
 def _health(
-    owner: address, segment: uint256, account: uint256, known_market: uint256, known_price: uint256, known_index: int256,
-    strict: bool
+    owner: address,
+    segment: uint256,
+    account: uint256,
+    known_market: uint256,
+    known_price: uint256,
+    known_index: int256,
+    known_position: uint256,
+    known_config: uint256,
+    strict: bool,
 ) -> IMarginVault.AccountHealth:
     """
     @dev Mark every open position of (owner, segment). `known_price` is reused for
@@ -878,7 +895,8 @@ def _health(
          is valued against the account (longs at the oracle's low bound, shorts at its high
          bound, see OracleAdapter.price_range) so that one bad feed never freezes the
          liquidation of the account's other markets; `strict` (withdrawals) refuses it instead.
-         `known_index` is `known_market`'s funding index at `known_price` (a fill has it).
+         `known_index` is `known_market`'s funding index at `known_price`, `known_position` its
+         position word and `known_config` its config word: a trade has them, so they are not read again.
     """
     health: IMarginVault.AccountHealth = IMarginVault.AccountHealth(
         collateral=packing._lo(account), equity=packing._lo(account), im=0, mm=0, notional=0
@@ -888,7 +906,7 @@ def _health(
         return health
     if mask == 1 << known_market:
         # the common case: only the traded market is open, so no segment scan is needed
-        return self._add_position(health, owner, known_market, known_price, known_price, known_index, True)
+        return self._add_position(health, known_position, known_config, known_price, known_price, known_index)
     listed: uint256 = self._segment_markets[segment]
     for i: uint256 in range(packing.MAX_MARKETS_PER_SEGMENT):
         if i >= listed & constants.MASK_8:
@@ -896,44 +914,41 @@ def _health(
         market: uint256 = (listed >> (8 + 8 * i)) & constants.MASK_8
         if (mask >> market) & 1 == 0:
             continue
+        position: uint256 = known_position
+        config: uint256 = known_config
         low: uint256 = known_price
         high: uint256 = known_price
+        index: int256 = known_index
         if market != known_market:
             if strict:
                 low = staticcall oracle.price(market)
                 high = low
             else:
                 low, high = staticcall oracle.price_range(market)
-        health = self._add_position(health, owner, market, low, high, known_index, market == known_market)
+            position = self._positions[owner][market]
+            config = self._market_config[market]
+            # the funding index at the price the position is marked at (see _add_position)
+            index = self._funding_index(market, config, low if packing._lo(position) > 0 else high)
+        health = self._add_position(health, position, config, low, high, index)
     return health
 
 
 @internal
 @view
 def _add_position(
-    health: IMarginVault.AccountHealth,
-    owner: address,
-    market: uint256,
-    low: uint256,
-    high: uint256,
-    index: int256,
-    known: bool,
+    health: IMarginVault.AccountHealth, packed: uint256, config: uint256, low: uint256, high: uint256, index: int256
 ) -> IMarginVault.AccountHealth:
     """
-    @dev `index` is the market's funding index at the mark when `known` (a fill has it); read here otherwise.
+    @dev Add one position (its packed word, its market's config word) to `health`; `index` is the
+         market's funding index at the price the position is marked at.
     """
-    packed: uint256 = self._positions[owner][market]
     size: int256 = packing._lo(packed)
     # a long is marked at the low end of the price range, a short at the high end
     mark: uint256 = high
     if size > 0:
         mark = low
     notional: uint256 = self._notional_up(abs(size), mark)
-    config: uint256 = self._market_config[market]
-    funding: int256 = index
-    if not known:
-        funding = self._funding_index(market, config, mark)
-    net: int256 = convert(mark, int256) - funding
+    net: int256 = convert(mark, int256) - index
     im: uint256 = 0
     mm: uint256 = 0
     im, mm = self._margins(notional, config)
