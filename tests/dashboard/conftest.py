@@ -14,6 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
+from backstop.client.deploy import load_system
 from backstop.dashboard.app import BackgroundServer, create_app
 from backstop.sim.story import EPILOGUE, STEPS, Cast, Story, run
 
@@ -92,8 +93,8 @@ def names(story) -> dict[str, str]:
     return found | {story.lp.address: "LP", story.keeper.address: "keeper"}
 
 
-def _serve(story, size_file, names, refresh_ms: int):
-    app = create_app(story.system, reports_dir=size_file.parent, size_path=size_file, names=names, source="test",
+def _serve(system, size_file, names, refresh_ms: int):
+    app = create_app(system, reports_dir=size_file.parent, size_path=size_file, names=names, source="test",
                      default_segment="alts", refresh_ms=refresh_ms)
     background = BackgroundServer(app)
     yield background
@@ -102,10 +103,19 @@ def _serve(story, size_file, names, refresh_ms: int):
 
 @pytest.fixture(scope="module")
 def server(story, size_file, names):
-    yield from _serve(story, size_file, names, REFRESH_MS)
+    yield from _serve(story.system, size_file, names, REFRESH_MS)
 
 
 @pytest.fixture(scope="module")
 def impatient_server(story, size_file, names):
     """The page asking for a new block every TICK_MS, far less than one refresh takes (dozens of chain reads)."""
-    yield from _serve(story, size_file, names, TICK_MS)
+    yield from _serve(story.system, size_file, names, TICK_MS)
+
+
+@pytest.fixture(scope="module")
+def deployment_server(story, size_file, tmp_path_factory):
+    """`make dashboard --deployment FILE`: the story's system saved as a deployment file, joined with load_system
+    (as scripts/dashboard.py does), and no names for the actors."""
+    path = tmp_path_factory.mktemp("deployments") / "local.json"
+    story.system.save(path)
+    yield from _serve(load_system(path), size_file, {}, REFRESH_MS)

@@ -246,6 +246,21 @@ def test_refresh_slower_than_the_tick_is_still_shown(browser, impatient_server, 
     assert text_of(browser, "read-error") == ""
 
 
+def test_deployment_file_shows_the_same_figures(browser, deployment_server, story):
+    """`make dashboard --deployment FILE` joins a saved deployment (load_system): the same pool, NAV and waterfall
+    as the chain's views and logs; the actors, unknown to the file, show as addresses."""
+    pool, decimals = story.system.pools["alts"], story.system.decimals
+    open_page(browser, deployment_server)
+    assert units(wait_for(browser, "nav"), decimals) == int(pool.managed_assets())
+    assert text_of(browser, "pool-address") == pool.address
+    wait_for(browser, "events-table")
+    shown = sorted((int(row[0].replace(",", "")), row[3]) for row in table_rows(browser, "events-table"))
+    assert shown == logged_events(story.system, "alts")
+    accounts = {row[4] for row in table_rows(browser, "events-table")} - {"", "—"}
+    assert not accounts & (set(story.actors) | {"LP", "keeper"})  # the file names contracts only, not actors
+    assert any(account.startswith("0x") for account in accounts)
+
+
 def test_screenshot_is_written(browser, server, story, lp):
     """reports/dashboard.png (the README's screenshot): the crashed segment with the LP's position, whole page."""
     open_page(browser, server)
