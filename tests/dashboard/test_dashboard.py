@@ -234,9 +234,10 @@ def test_figures_follow_new_blocks(browser, server, story, lp):
 
 
 def test_refresh_slower_than_the_tick_is_still_shown(browser, impatient_server, story, lp):
-    """Regression (CI run of 2026-12-02): a refresh slower than the page's tick was never shown, because the renderer drops
-    the result of a callback asked again while it runs; the LP panel timed out on a loaded machine. A tick now only
-    asks for a refresh once the last one has finished, so the figures and the LP's position show with a 5 ms tick."""
+    """Regression (CI run of 2026-12-02): a refresh slower than the page's tick was never shown, because the
+    renderer drops the result of a callback asked again while it runs; the LP panel timed out on a loaded machine.
+    A tick now only asks for a refresh once the last one has finished, so the figures and the LP's position show
+    with a 5 ms tick."""
     pool = story.system.pools["alts"]
     open_page(browser, impatient_server)
     assert units(wait_for(browser, "nav"), story.system.decimals) == int(pool.managed_assets())
