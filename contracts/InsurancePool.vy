@@ -29,6 +29,14 @@
      (_pull in deposit/mint/notify_income), so income landing inside that pull reverts it.
      notify_income still needs INCOME_ROLE (the vault), and the backstop it calls stays locked
      against reentry.
+     Rebalancing (docs/pools.md): rebalance() is permissionless. Above target_size it sends
+     the surplus — at most the income still vesting, so assets per share never fall (the
+     surplus is income LPs had not yet earned) — to the backstop and the treasury by
+     surplus_backstop_bps; below floor_size it tops itself up from the backstop within its
+     member cap (at most the bad debt it paid since its last refill: `refillable`), while
+     MarginVault.sweep_fees gives it all of its segment's fees, and notify_income forwards nothing to the backstop while below the floor.
+     The stress flag `stressed` is refreshed by notify_income, cover, deposit, mint and
+     rebalance (withdrawals refresh it at the next of those), and every flip emits Stress.
 """
 
 from ethereum.ercs import IERC20
@@ -47,7 +55,9 @@ initializes: access_control
 initializes: pool_shares
 
 # every pool_shares function but deposit, mint, previewDeposit, previewMint and maxMint,
-# which this pool defines itself (sweep first / price the pending sweep in)
+# which this pool defines itself (sweep first / price the pending sweep in), and but EIP-2612
+# permit (with nonces, DOMAIN_SEPARATOR, eip712Domain): it does not fit under EIP-170 next to
+# rebalancing, and LPs approve the pool's share token the usual way (BackstopPool keeps it)
 exports: (
     access_control.__interface__,
     pool_shares.erc20.totalSupply,
@@ -57,10 +67,6 @@ exports: (
     pool_shares.erc20.name,
     pool_shares.erc20.symbol,
     pool_shares.erc20.decimals,
-    pool_shares.erc20.permit,
-    pool_shares.erc20.nonces,
-    pool_shares.erc20.DOMAIN_SEPARATOR,
-    pool_shares.erc20.eip712Domain,
     pool_shares.transfer,
     pool_shares.transferFrom,
     pool_shares.totalAssets,
@@ -123,7 +129,16 @@ backstop: public(immutable(IBackstopPool))
 _QUOTE: immutable(IERC20)
 
 target_size: public(uint256)
+floor_size: public(uint256)
 backstop_income_share_bps: public(uint256)
+# surplus routing: the treasury and the backstop's share (bps; the rest to the treasury)
+treasury: public(address)
+surplus_backstop_bps: public(uint256)
+# bad debt this pool paid that the backstop has not refilled yet: a top-up refills losses only,
+# never withdrawals (else LPs who stay would be paid by the backstop for those who left)
+refillable: public(uint256)
+# stress flag: managed assets below floor_size at the last refresh (Stress fires on each flip)
+stressed: public(bool)
 # block number (low 64) | covered in that block (96, saturating) | max per block (high 96;
 # MASK_96 = unlimited): one slot for the whole per-block limit
 _cover_state: uint256
@@ -140,6 +155,18 @@ event Cover:
     paid_by_pool: uint256
     paid_by_backstop: uint256
     unpaid: uint256
+
+event Rebalanced:
+    to_backstop: uint256
+    to_treasury: uint256
+    from_backstop: uint256
+    assets: uint256
+
+event Stress:
+    stressed: bool
+    assets: uint256
+    floor: uint256
+    target: uint256
 
 
 # ---------------------------------------------------------------- constructor
@@ -198,7 +225,9 @@ def deposit(assets: uint256, receiver: address) -> uint256:
     @return uint256 Shares minted.
     """
     self._sweep()
-    return pool_shares._deposit(assets, receiver)
+    shares: uint256 = pool_shares._deposit(assets, receiver)
+    self._signal()
+    return shares
 
 
 @external
@@ -211,7 +240,9 @@ def mint(shares: uint256, receiver: address) -> uint256:
     @return uint256 Assets pulled.
     """
     self._sweep()
-    return pool_shares._mint(shares, receiver)
+    cost: uint256 = pool_shares._mint(shares, receiver)
+    self._signal()
+    return cost
 
 
 @external
@@ -265,8 +296,8 @@ def pending_income() -> uint256:
 def notify_income(amount: uint256):
     """
     @notice Receive segment income (fees, liquidation penalties): pulls `amount` from the
-            caller, forwards backstop_income_share_bps of it to the backstop, and vests the
-            rest linearly over income_vesting.
+            caller, forwards backstop_income_share_bps of it to the backstop (nothing while
+            the pool is below its floor), and vests the rest linearly over income_vesting.
     @dev INCOME_ROLE. The caller approves `amount` first. Fee-on-transfer tokens revert.
          Reentrant so that the vault's sweep inside deposit/mint can call it (see the
          contract's @dev for why this reentry point is safe).
@@ -275,13 +306,16 @@ def notify_income(amount: uint256):
     access_control._check_role(INCOME_ROLE, msg.sender)
     assert amount > 0, "pool: zero amount"
     pool_shares._pull(msg.sender, amount)
-    to_backstop: uint256 = amount * self.backstop_income_share_bps // BPS
+    to_backstop: uint256 = 0
+    if not self._below_floor():
+        to_backstop = amount * self.backstop_income_share_bps // BPS
     if to_backstop > 0:
         assert extcall _QUOTE.approve(backstop.address, to_backstop, default_return_value=True), "pool: approve failed"
         extcall backstop.notify_income(to_backstop)
     if amount > to_backstop:
         pool_shares._add_income(amount - to_backstop)
     log IncomeNotified(amount=amount, to_backstop=to_backstop)
+    self._signal()
 
 
 @external
@@ -305,12 +339,64 @@ def cover(amount: uint256) -> uint256:
         self._cover_state = block.number | (covered << 64) | (state >> 160 << 160)
         pool_shares._take_loss(paid)
         pool_shares._pay(msg.sender, paid)
+        self.refillable += paid
     from_backstop: uint256 = 0
-    if paid < amount and staticcall backstop.segment_pool(segment) == self:
-        from_backstop = extcall backstop.draw(segment, amount - paid, msg.sender)
+    if paid < amount and staticcall backstop.member_cap_bps(self) > 0:
+        from_backstop = extcall backstop.draw(amount - paid, msg.sender)
         assert from_backstop <= amount - paid, "pool: backstop overpaid"
     log Cover(requested=amount, paid_by_pool=paid, paid_by_backstop=from_backstop, unpaid=amount - paid - from_backstop)
+    self._signal()
     return paid + from_backstop
+
+
+@external
+def rebalance() -> uint256:
+    """
+    @notice Move this pool toward its band: above target_size send the surplus (at most the
+            income still vesting) to the backstop and the treasury by surplus_backstop_bps;
+            below floor_size draw the shortfall from the backstop within this member's cap, at
+            most the bad debt this pool paid since its last refill (`refillable`).
+            Permissionless (the keeper runs it); a no-op when inside the band.
+    @dev Emits Rebalanced when anything moves (TopUp on the backstop too), and Stress when
+         the below-floor flag flips. Surplus leaves through _take_loss, which charges
+         unvested income first, so assets per share do not fall.
+    @return uint256 Quote units moved (sent out plus received).
+    """
+    managed: uint256 = pool_shares._assets & pool_shares.MASK_128
+    target: uint256 = self.target_size
+    floor_: uint256 = self.floor_size
+    to_backstop: uint256 = 0
+    to_treasury: uint256 = 0
+    received: uint256 = 0
+    if target > 0 and managed > target:
+        out: uint256 = min(managed - target, pool_shares._unvested(pool_shares._assets >> 128, pool_shares._clock))
+        if out > 0:
+            pool_shares._take_loss(out)
+            to_backstop = out
+            receiver: address = self.treasury
+            if receiver != empty(address):
+                to_backstop = out * self.surplus_backstop_bps // BPS
+                to_treasury = out - to_backstop
+                if to_treasury > 0:
+                    pool_shares._pay(receiver, to_treasury)
+            if to_backstop > 0:
+                assert extcall _QUOTE.approve(backstop.address, to_backstop, default_return_value=True), "pool: approve failed"
+                extcall backstop.notify_income(to_backstop)
+    elif managed < floor_ and staticcall backstop.member_cap_bps(self) > 0:
+        # refill at most the bad debt paid since the last refill, not what LPs withdrew
+        wanted: uint256 = min(floor_ - managed, self.refillable)
+        if wanted > 0:
+            before: uint256 = staticcall _QUOTE.balanceOf(self)
+            received = extcall backstop.top_up(wanted)
+            assert received <= wanted and staticcall _QUOTE.balanceOf(self) - before == received, "pool: bad top-up"
+            if received > 0:
+                self.refillable -= received
+                pool_shares._add_income(received)
+    moved: uint256 = to_backstop + to_treasury + received
+    if moved > 0:
+        log Rebalanced(to_backstop=to_backstop, to_treasury=to_treasury, from_backstop=received, assets=pool_shares._assets & pool_shares.MASK_128)
+    self._signal()
+    return moved
 
 
 # ---------------------------------------------------------------- admin
@@ -332,8 +418,38 @@ def set_target_size(size: uint256):
     @param size Quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    assert size == 0 or size >= self.floor_size, "pool: floor > target"
     self.target_size = size
     log pool_shares.ParamSet(param="target_size", value=size)
+
+
+@external
+def set_floor_size(size: uint256):
+    """
+    @notice The pool size below which it keeps all its income and tops up from the backstop.
+    @param size Quote units (at most target_size when a target is set).
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    target: uint256 = self.target_size
+    assert target == 0 or size <= target, "pool: floor > target"
+    self.floor_size = size
+    log pool_shares.ParamSet(param="floor_size", value=size)
+    self._signal()
+
+
+@external
+def set_surplus_routing(treasury_: address, backstop_bps: uint256):
+    """
+    @notice Where rebalance sends the surplus: backstop_bps to the backstop, the rest to
+            `treasury_` (zero treasury = all to the backstop).
+    @param treasury_ The treasury (zero allowed).
+    @param backstop_bps The backstop's share, at most 10,000.
+    """
+    access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
+    assert backstop_bps <= BPS, "pool: bps > 10000"
+    self.treasury = treasury_
+    self.surplus_backstop_bps = backstop_bps
+    log pool_shares.ParamSet(param="surplus_backstop_bps", value=backstop_bps)
 
 
 @external
@@ -451,8 +567,7 @@ def cover_reach() -> uint256:
     # a per-block limit of 0 means this pool pays nothing in any block
     if self._cover_state >> 160 != 0:
         reach = pool_shares._assets & pool_shares.MASK_128
-    if staticcall backstop.segment_pool(segment) == self:
-        reach += staticcall backstop.draw_capacity(segment)
+    reach += staticcall backstop.draw_capacity(self)
     return reach
 
 
@@ -467,12 +582,41 @@ def max_cover() -> uint256:
     @return uint256 Quote units.
     """
     capacity: uint256 = self._capacity()
-    if staticcall backstop.segment_pool(segment) == self:
-        capacity += staticcall backstop.draw_capacity(segment)
+    capacity += staticcall backstop.draw_capacity(self)
     return capacity
 
 
+@external
+@view
+def below_floor() -> bool:
+    """
+    @notice Whether managed assets are below floor_size now: the pool then keeps all of its
+            segment's fees (MarginVault.sweep_fees) and forwards nothing to the backstop.
+    @return bool Below the floor.
+    """
+    return self._below_floor()
+
+
 # ---------------------------------------------------------------- internal
+
+@internal
+@view
+def _below_floor() -> bool:
+    return pool_shares._assets & pool_shares.MASK_128 < self.floor_size
+
+
+@internal
+def _signal():
+    """
+    @dev Refresh the stress flag; emit Stress when it flips (below the floor / recovered).
+    """
+    floor_: uint256 = self.floor_size
+    managed: uint256 = pool_shares._assets & pool_shares.MASK_128
+    below: bool = managed < floor_
+    if below != self.stressed:
+        self.stressed = below
+        log Stress(stressed=below, assets=managed, floor=floor_, target=self.target_size)
+
 
 @internal
 def _sweep():
@@ -492,7 +636,8 @@ def _pending_income() -> uint256:
     """
     @dev What _sweep would add to this pool's managed assets now: the split of
          MarginVault.sweep_fees (pool_fee_share_bps of the fees + all penalties, if this pool is
-         the segment's pool), then minus the backstop's share, as notify_income does.
+         the segment's pool), then minus the backstop's share, as notify_income does; below the
+         floor all fees and penalties, none forwarded.
     """
     if not vault.is_contract:
         return 0
@@ -513,6 +658,9 @@ def _pending_income() -> uint256:
         )
         fees += accrued
         to_pool += penalties
+    if self._below_floor():
+        # below the floor the pool keeps every fee and forwards nothing (sweep_fees, notify_income)
+        return to_pool + fees
     to_pool += fees * staticcall source.pool_fee_share_bps() // BPS
     return to_pool - to_pool * self.backstop_income_share_bps // BPS
 

@@ -10,7 +10,11 @@
         (mark x (1 + d) for a short), d growing linearly from `auction_start_discount` to
         `auction_max_discount` over `auction_duration` since the account was flagged.
         Loss waterfall: account collateral -> segment pool -> backstop -> auto-deleveraging
-        (ADL) of profitable opposite positions; every step emits an event.
+        (ADL) of profitable opposite positions; every step emits an event. A position nobody
+        took by the auction's end goes to the backstop's liquidator of last resort
+        (`takeover`, within its caps) before ADL may close it against winners; that
+        liquidator's own account is liquidatable by anyone at any time on the same auction
+        schedule, so keepers unwind its inventory.
 @dev Keeper economics (docs/liquidation.md): a call that leaves the account open never lowers
      its equity/MM ratio beyond the keeper fee floor (the discount is capped at equity x
      mm_ratio / MM and the pool's penalty yields first); the account's own equity pays the
@@ -21,6 +25,7 @@
 from interfaces import IMarginVault
 from interfaces import IOracleAdapter
 from interfaces import IInsurancePool
+from interfaces import IBackstopLiquidator
 
 from snekmate.auth import access_control
 
@@ -52,6 +57,9 @@ _EPISODE_GAP_DURATIONS: constant(uint256) = 2
 WITHDRAWAL_GATE: public(constant(uint256)) = 3_600
 # items per liquidate_batch: 64 full closes fit well inside a 30M-gas block
 MAX_BATCH: public(constant(uint256)) = 64
+# margin the liquidator of last resort posts per unit of the IM it adds (x2: room for the size
+# knee and the move before keepers unwind it; the surplus comes back with `reclaim`)
+_TAKEOVER_MARGIN_MULTIPLE: constant(uint256) = 2
 
 
 # ---------------------------------------------------------------- types
@@ -85,6 +93,7 @@ struct Plan:
     full_close: bool  # the whole position is closed
     guard: bool  # the account keeps positions and positive equity: its equity/MM must not fall
     elapsed: uint256  # seconds into the auction (0 for an account this call flags)
+    unwind: bool  # the liquidator of last resort's account above MM: offered back, no penalty
 
 
 # ---------------------------------------------------------------- storage
@@ -102,6 +111,9 @@ _params1: uint256
 # (owner, segment) => started (low 64) | last seen liquidatable (next 64) of the current
 # liquidatable episode; see _episode
 _flags: HashMap[address, HashMap[uint256, uint256]]
+
+# the backstop's liquidator of last resort (empty: none; ADL follows an unsold auction)
+liquidator: public(IBackstopLiquidator)
 
 
 # ---------------------------------------------------------------- events
@@ -140,6 +152,18 @@ event Deleveraged:
     # can check that keepers took the best-ranked counterparties first
     counterparty_score: uint256
 
+event TakenOver:
+    owner: indexed(address)
+    market: indexed(uint256)
+    liquidator: indexed(address)
+    size: uint256
+    price: uint256
+    margin: uint256
+    keeper: address
+
+event LiquidatorSet:
+    liquidator: indexed(address)
+
 event BadDebtSettled:
     owner: indexed(address)
     segment: indexed(uint256)
@@ -177,6 +201,19 @@ def set_params(params: LiquidationParams):
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     self._set_params(params)
+
+
+@external
+def set_liquidator(liquidator_: IBackstopLiquidator):
+    """
+    @notice The backstop's liquidator of last resort (zero: none). It must grant this engine
+            its TAKEOVER_ROLE. Its account in the vault is always open to `liquidate`.
+    @dev DEFAULT_ADMIN_ROLE (the timelock).
+    @param liquidator_ The BackstopLiquidator.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    self.liquidator = liquidator_
+    log LiquidatorSet(liquidator=liquidator_.address)
 
 
 @external
@@ -297,11 +334,50 @@ def liquidate_for(liquidator: address, owner: address, market: uint256, size: ui
 
 
 @external
+def takeover(owner: address, market: uint256, size: uint256) -> uint256:
+    """
+    @notice Give a position nobody took by the end of its auction to the backstop's liquidator
+            of last resort, at the auction's end price (as `liquidate` would price it for a
+            keeper). Permissionless. Reverts "engine: takeover refused" when the liquidator's
+            caps refuse it (TakeoverRefused on the liquidator says which): `deleverage` is
+            open then.
+    @param owner The liquidatable account, whose current episode's auction is over.
+    @param market The market of the position.
+    @param size Maximum base size to take over (18 decimals).
+    @return uint256 The base size taken over.
+    """
+    pausable._require_not_paused()
+    taker: IBackstopLiquidator = self.liquidator
+    assert taker.address != empty(address), "engine: no liquidator"
+    assert owner != taker.address, "engine: self-liquidation"
+    config: IMarginVault.MarketParams = packing._unpack_config(staticcall vault.market_config(market))
+    started: uint256 = 0
+    seen: uint256 = 0
+    started, seen = self._episode(owner, config.segment)
+    assert started != 0 and block.timestamp >= started + ((self._params1 >> 64) & constants.MASK_32), (
+        "engine: auction not over"
+    )
+    plan: Plan = self._plan(owner, market, size, config, started)
+    market_notional: uint256 = 0
+    notional: uint256 = 0
+    margin: uint256 = 0
+    market_notional, notional, margin = self._takeover_terms(taker.address, owner, market, plan.amount, plan.mark, config)
+    assert extcall taker.fund_takeover(config.segment, market_notional, notional, margin), "engine: takeover refused"
+    self._execute(taker.address, owner, market, plan, started, seen)
+    log TakenOver(
+        owner=owner, market=market, liquidator=taker.address, size=plan.amount, price=plan.price, margin=margin,
+        keeper=msg.sender,
+    )
+    return plan.amount
+
+
+@external
 def deleverage(owner: address, market: uint256, counterparty: address, size: uint256) -> uint256:
     """
     @notice Auto-deleveraging, the last step of the loss waterfall. Allowed only while owner's
             deficit exceeds what the segment pool and the backstop can still pay, or after a
-            full auction of the current liquidatable episode with nobody taking the position.
+            full auction of the current liquidatable episode with nobody taking the position
+            when the liquidator of last resort refuses it (none set, or past its caps).
             - owner holds a position in `market`: up to `size` of it is closed against the
               profitable opposite position of `counterparty`, at mark moved by as much of the
               uncovered loss as that counterparty can carry;
@@ -382,6 +458,8 @@ def deleverage(owner: address, market: uint256, counterparty: address, size: uin
         and before.equity < convert(before.mm, int256)
     )
     assert loss > 0 or auction_over, "engine: no unpaid deficit"
+    if loss == 0:
+        assert self._takeover_refused(owner, market, position, mark, config), "engine: takeover open"
     if loss > 0:
         self._gate(segment)
 
@@ -536,6 +614,17 @@ def _liquidate(liquidator: address, owner: address, market: uint256, size: uint2
     seen: uint256 = 0
     started, seen = self._episode(owner, segment)
     plan: Plan = self._plan(owner, market, size, config, started)
+    self._execute(liquidator, owner, market, plan, started, seen)
+    return plan.amount
+
+
+@internal
+def _execute(liquidator: address, owner: address, market: uint256, plan: Plan, started: uint256, seen: uint256):
+    """
+    @dev Carry out `plan` for `liquidator`: keep the episode's clock, move the position, settle
+         a flat bankrupt account, check the margin-ratio guard, and emit Liquidated.
+    """
+    segment: uint256 = plan.segment
     if started == 0:
         self._start_episode(owner, segment, liquidator)
     elif block.timestamp > seen + ((self._params1 >> 64) & constants.MASK_32):
@@ -556,7 +645,8 @@ def _liquidate(liquidator: address, owner: address, market: uint256, size: uint2
             assert (after.equity + convert(plan.keeper_fee, int256)) * convert(plan.before.mm, int256) >= (
                 plan.before.equity * convert(after.mm, int256)
             ), "engine: margin ratio lowered"
-        if after.equity >= convert(after.mm, int256):
+        # an unwind keeps its clock, so the discount keeps growing until the inventory is gone
+        if after.equity >= convert(after.mm, int256) and not plan.unwind:
             self._clear_flag(owner, segment)
 
     log Liquidated(
@@ -571,7 +661,6 @@ def _liquidate(liquidator: address, owner: address, market: uint256, size: uint2
         keeper_fee=plan.keeper_fee,
         full_close=plan.full_close,
     )
-    return plan.amount
 
 
 @internal
@@ -656,7 +745,11 @@ def _plan(
     """
     assert size > 0, "engine: zero size"
     before: IMarginVault.AccountHealth = staticcall vault.account_health(owner, config.segment)
-    assert before.mm > 0 and before.equity < convert(before.mm, int256), "engine: account healthy"
+    assert before.mm > 0, "engine: account healthy"
+    # the liquidator of last resort is open to liquidation above MM too (its inventory is offered back)
+    unwind: bool = before.equity >= convert(before.mm, int256)
+    if unwind:
+        assert owner == self.liquidator.address, "engine: account healthy"
     position: int256 = 0
     entry: int256 = 0
     position, entry = staticcall vault.position(owner, market)
@@ -693,6 +786,9 @@ def _plan(
     equity: uint256 = 0
     if before.equity > convert(_ROUNDING_SLACK, int256):
         equity = convert(before.equity, uint256) - _ROUNDING_SLACK
+    if unwind:
+        # the backstop's inventory pays no penalty to a segment pool
+        penalty_rate = 0
     if before.equity <= 0:
         discount = 0
         penalty_rate = 0
@@ -737,6 +833,7 @@ def _plan(
         full_close=full_close,
         guard=guard,
         elapsed=elapsed,
+        unwind=unwind,
     )
 
 
@@ -747,6 +844,55 @@ def _liquidation_price(mark: uint256, discount: uint256, is_long: bool) -> uint2
     if is_long:
         return mark * (constants.WAD - discount) // constants.WAD
     return (mark * (constants.WAD + discount) + constants.WAD - 1) // constants.WAD
+
+
+@internal
+@view
+def _takeover_terms(
+    taker: address, owner: address, market: uint256, amount: uint256, mark: uint256, config: IMarginVault.MarketParams
+) -> (uint256, uint256, uint256):
+    """
+    @dev What taking `amount` of owner's position asks of the liquidator: its notional in the
+         market after, the notional taken, and the margin to post so that it meets IM after
+         (_TAKEOVER_MARGIN_MULTIPLE x (its IM + the IM added) - its equity, at least 0).
+    """
+    position: int256 = 0
+    basis: int256 = 0
+    position, basis = staticcall vault.position(owner, market)
+    held: int256 = 0
+    held, basis = staticcall vault.position(taker, market)
+    moved: int256 = convert(amount, int256)
+    if position < 0:
+        moved = -moved
+    notional: uint256 = amount * mark // NOTIONAL_SCALE
+    market_notional: uint256 = convert(abs(held + moved), uint256) * mark // NOTIONAL_SCALE
+    theirs: IMarginVault.AccountHealth = staticcall vault.account_health(taker, config.segment)
+    needed: uint256 = _TAKEOVER_MARGIN_MULTIPLE * (theirs.im + notional * config.im_ratio // constants.WAD + 1)
+    margin: uint256 = 0
+    if convert(needed, int256) > theirs.equity:
+        margin = convert(convert(needed, int256) - max(theirs.equity, 0), uint256)
+    return market_notional, notional, margin
+
+
+@internal
+@view
+def _takeover_refused(
+    owner: address, market: uint256, position: int256, mark: uint256, config: IMarginVault.MarketParams
+) -> bool:
+    """
+    @dev Whether the liquidator of last resort would refuse owner's whole position now (none
+         set counts as a refusal): only then may ADL close a position whose loss the pools can pay.
+    """
+    taker: address = self.liquidator.address
+    if taker == empty(address) or owner == taker:
+        return True
+    market_notional: uint256 = 0
+    notional: uint256 = 0
+    margin: uint256 = 0
+    market_notional, notional, margin = self._takeover_terms(
+        taker, owner, market, convert(abs(position), uint256), mark, config
+    )
+    return staticcall self.liquidator.refusal(market_notional, notional, margin) != 0
 
 
 @internal

@@ -475,8 +475,9 @@ def cancel(order: Order):
 def sweep_fees(segment: uint256) -> uint256:
     """
     @notice Pay out what the markets of `segment` accrued: `pool_fee_share_bps` of trading
-            fees plus all liquidation penalties to the segment's insurance pool (as vesting
-            income), the rest of the fees to the treasury. Without a pool, fees all go to
+            fees (all of them while the pool is below its floor) plus all liquidation
+            penalties to the segment's insurance pool (as vesting income), the rest of the
+            fees to the treasury. Without a pool, fees all go to
             the treasury and penalties wait for the pool.
     @param segment The segment whose fees are swept.
     @return uint256 The total amount paid out.
@@ -484,6 +485,10 @@ def sweep_fees(segment: uint256) -> uint256:
     self._check_segment(segment)
     pool: IInsurancePool = self.segment_pool[segment]
     has_pool: bool = pool.address != empty(address)
+    # without a pool, penalties stay in the market state until one is set
+    keep: uint256 = ~(constants.MASK_80 << packing.STATE_FEES)
+    if has_pool:
+        keep = constants.MASK_96
     fees: uint256 = 0
     penalties: uint256 = 0
     listed: uint256 = self._segment_markets[segment]
@@ -493,15 +498,17 @@ def sweep_fees(segment: uint256) -> uint256:
         market: uint256 = (listed >> (8 + 8 * i)) & constants.MASK_8
         state: uint256 = self._market_state[market]
         fees += (state >> packing.STATE_FEES) & constants.MASK_80
-        if has_pool:
-            penalties += state >> packing.STATE_PENALTIES
-            self._market_state[market] = state & constants.MASK_96
-        else:
-            self._market_state[market] = state & ~(constants.MASK_80 << packing.STATE_FEES)
+        penalties += state >> packing.STATE_PENALTIES
+        self._market_state[market] = state & keep
 
     fees_to_pool: uint256 = 0
     if has_pool:
         fees_to_pool = fees * self.pool_fee_share_bps // constants.BPS
+        # a pool below its floor keeps every fee until it is restored (docs/pools.md)
+        if staticcall pool.below_floor():
+            fees_to_pool = fees
+    else:
+        penalties = 0
     to_treasury: uint256 = fees - fees_to_pool
     to_pool: uint256 = fees_to_pool + penalties
     # fees and penalties are part of the segment's cash until they leave here
@@ -647,17 +654,6 @@ def collateral(owner: address, segment: uint256) -> int256:
     """
     return packing._lo(self._accounts[owner][segment])
 
-
-@external
-@view
-def account(owner: address, segment: uint256) -> uint256:
-    """
-    @notice The packed account word: collateral (low 128 bits), open-market mask (high 128).
-    @param owner The account's owner.
-    @param segment The account's segment.
-    @return uint256 The account word.
-    """
-    return self._accounts[owner][segment]
 
 
 @external

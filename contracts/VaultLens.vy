@@ -19,6 +19,42 @@ implements: IVaultLens
 import packing
 
 
+# What the stress signal reads from the segment pool, the backstop, its liquidator and the
+# volatility model (docs/pools.md).
+interface IStressPool:
+    def managed_assets() -> uint256: view
+    def target_size() -> uint256: view
+    def floor_size() -> uint256: view
+    def stressed() -> bool: view
+    def backstop() -> address: view
+
+interface IStressBackstop:
+    def draw_capacity(member: address) -> uint256: view
+    def liquidator() -> address: view
+
+interface IStressLiquidator:
+    def inventory() -> (uint256, uint256, uint256): view
+    def caps() -> (uint256, uint256, uint256, uint256): view
+
+interface IStressRisk:
+    def effective_variance(market: uint256) -> uint256: view
+
+
+# ---------------------------------------------------------------- types
+
+struct StressSignal:
+    pool_assets: uint256  # the segment pool's managed assets
+    target: uint256
+    floor: uint256
+    coverage_bps: uint256  # pool_assets / target in bps (max_value without a target)
+    stressed: bool  # below the floor at the pool's last refresh (the Stress event's flag)
+    backstop_headroom: uint256  # what the pool could still draw from the backstop now
+    liquidator_notional: uint256  # inventory of the liquidator of last resort (all its accounts)
+    liquidator_cap: uint256  # its aggregate notional cap, quote units
+    liquidator_lost: uint256  # its takeover losses in the current loss window
+    max_variance: uint256  # highest effective variance (WAD per second) of the segment's markets (0: no model)
+
+
 # ---------------------------------------------------------------- constants
 
 MAX_BATCH: public(constant(uint256)) = 128
@@ -223,12 +259,58 @@ def segment_cash(segment: uint256) -> (uint256, uint256):
     return packing._unpack_segment_state(staticcall vault.segment_state(segment))
 
 
+@external
+@view
+def stress(segment: uint256, risk: address) -> StressSignal:
+    """
+    @notice The stress signal of `segment` for keepers, LPs and other protocols: pool coverage
+            against its target and floor, backstop draw headroom, the liquidator of last
+            resort's inventory against its cap, and the forecast variance once margin follows
+            volatility (RiskParams at `risk`; zero address: none).
+    @param segment The segment.
+    @param risk The RiskParams contract, or the zero address.
+    @return StressSignal The signal (all zero without a segment pool).
+    """
+    signal: StressSignal = empty(StressSignal)
+    pool_address: address = staticcall vault.segment_pool(segment)
+    if pool_address == empty(address):
+        return signal
+    pool: IStressPool = IStressPool(pool_address)
+    signal.pool_assets = staticcall pool.managed_assets()
+    signal.target = staticcall pool.target_size()
+    signal.floor = staticcall pool.floor_size()
+    signal.coverage_bps = max_value(uint256)
+    if signal.target > 0:
+        signal.coverage_bps = signal.pool_assets * 10_000 // signal.target
+    signal.stressed = staticcall pool.stressed()
+    backstop: IStressBackstop = IStressBackstop(staticcall pool.backstop())
+    signal.backstop_headroom = staticcall backstop.draw_capacity(pool_address)
+    taker: address = staticcall backstop.liquidator()
+    if taker != empty(address):
+        managed: uint256 = 0
+        signal.liquidator_notional, signal.liquidator_lost, managed = staticcall IStressLiquidator(taker).inventory()
+        market_cap: uint256 = 0
+        total_cap: uint256 = 0
+        loss_limit: uint256 = 0
+        loss_window: uint256 = 0
+        market_cap, total_cap, loss_limit, loss_window = staticcall IStressLiquidator(taker).caps()
+        signal.liquidator_cap = managed * total_cap // 10_000
+    if risk != empty(address):
+        listed: uint256 = staticcall vault.segment_listing(segment)
+        for i: uint256 in range(packing.MAX_MARKETS_PER_SEGMENT):
+            if i >= packing._market_count(listed):
+                break
+            variance: uint256 = staticcall IStressRisk(risk).effective_variance(packing._market_at(listed, i))
+            signal.max_variance = max(signal.max_variance, variance)
+    return signal
+
+
 # ---------------------------------------------------------------- internal
 
 @internal
 @view
 def _is_liquidatable(owner: address, segment: uint256) -> bool:
-    if staticcall vault.account(owner, segment) >> 128 == 0:
-        return False  # no open position: nothing to liquidate, even with negative collateral
+    # no open position (mm == 0): nothing to liquidate, even with negative collateral; the
+    # engine's own test (LiquidationEngine._plan)
     health: IMarginVault.AccountHealth = staticcall vault.account_health(owner, segment)
-    return health.equity < convert(health.mm, int256)
+    return health.mm > 0 and health.equity < convert(health.mm, int256)

@@ -12,7 +12,7 @@ from ape.api import AccountAPI
 from ape.contracts import ContractInstance
 
 from backstop.client.governance import hand_over_to_timelock
-from backstop.client.pools import deploy_pools
+from backstop.client.pools import deploy_liquidator, deploy_pools, join_liquidator
 from backstop.core.config import ZERO_ADDRESS, MarketSpec, SystemConfig
 from backstop.core.units import wad
 from backstop.core.volatility import VolMarginParams
@@ -44,6 +44,7 @@ class System:
     local: bool
     extra: dict[str, Any] = field(default_factory=dict)
     risk: ContractInstance | None = None  # RiskParams (volatility margin), when deployed
+    liquidator: ContractInstance | None = None  # BackstopLiquidator: the backstop's liquidator of last resort
 
     @property
     def decimals(self) -> int:
@@ -71,6 +72,7 @@ class System:
             "backstop": self.backstop.address,
             "timelock": self.timelock.address,
             **({"risk": self.risk.address} if self.risk is not None else {}),
+            **({"liquidator": self.liquidator.address} if self.liquidator is not None else {}),
             "pools": {label: pool.address for label, pool in self.pools.items()},
             "treasury": self.treasury,
             "segments": self.segments,
@@ -124,6 +126,7 @@ def load_system(path: str | Path) -> System:
         treasury=raw["treasury"],
         local=is_local_network(),
         risk=project.RiskParams.at(raw["risk"]) if raw.get("risk") else None,
+        liquidator=project.BackstopLiquidator.at(raw["liquidator"]) if raw.get("liquidator") else None,
     )
 
 
@@ -141,8 +144,14 @@ def is_local_network() -> bool:
     return networks.provider.network.name in ("local", "anvil")
 
 
-def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> System:
+def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None,
+                  backstop: ContractInstance | None = None) -> System:
     """Deploy token (local only), oracle adapter, vault, segments and markets; wire roles.
+
+    With `backstop` (another deployment's BackstopPool on the same quote token) the segment pools
+    join it as members and the engine joins its liquidator of last resort, instead of a new
+    backstop and liquidator: one backstop for many protocols (docs/pools.md). The deployer must
+    then hold the backstop's and its liquidator's admin roles.
 
     On a non-local network every admin and risk role ends with the timelock and the pause
     roles with the configured guardian; a config that cannot achieve that (no guardian, no
@@ -154,7 +163,10 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
     config.check(live=not local)
     treasury = config.treasury or deployer.address
 
-    if local:
+    if backstop is not None:
+        # the shared backstop fixes the quote token (its members must all use it)
+        token = project.MockERC20.at(backstop.asset()) if local else _erc20_at(backstop.asset())
+    elif local:
         token = project.MockERC20.deploy("USD Coin (local)", "USDC", config.quote_decimals, sender=deployer)
     else:
         token = _erc20_at(config.quote_token)
@@ -190,7 +202,13 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
         backstop=None, timelock=None,
         segments=segments, markets=markets, treasury=treasury, local=local,
     )
-    pools, backstop = deploy_pools(partial, deployer, config.pools)
+    pools, backstop = deploy_pools(partial, deployer, config.pools, backstop=backstop)
+    existing = backstop.liquidator()
+    if existing == ZERO_ADDRESS:
+        liquidator = deploy_liquidator(backstop, engine, deployer, config.pools)
+    else:
+        liquidator = project.BackstopLiquidator.at(existing)
+        join_liquidator(liquidator, engine, deployer)
     for label, pool in pools.items():
         configurator.set_segment_pool(segments[label], pool.address, sender=deployer)
 
@@ -220,6 +238,7 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None) -> S
         markets=markets,
         treasury=treasury,
         local=local,
+        liquidator=liquidator,
     )
     if config.vol_margin:
         system.risk = deploy_risk_params(system, deployer)

@@ -33,6 +33,7 @@ def governed_by_label(system: System) -> dict[str, ContractInstance]:
         "oracle": system.oracle,
         **{f"pool[{label}]": pool for label, pool in system.pools.items()},
         "backstop": system.backstop,
+        **({"liquidator": system.liquidator} if system.liquidator is not None else {}),
         **({"risk": system.risk} if system.risk is not None else {}),
     }
 

@@ -1,10 +1,13 @@
 """Insurance pools: deployment and wiring, plus read-only views for LPs and dashboards.
 
-`deploy_pools(system, deployer)` deploys the shared BackstopPool and one InsurancePool per
-segment of `system`, then wires the roles:
-  - each pool: INCOME_ROLE and COVER_ROLE -> system.vault (granted by the constructor);
-  - backstop: INCOME_ROLE -> each pool, and set_segment_pool(segment, pool).
-The vault side (configurator.set_segment_pool) is the caller's business (deploy_system).
+`deploy_pools(system, deployer)` deploys the shared BackstopPool (or joins the one given) and one
+InsurancePool per segment of `system`, then wires the roles:
+  - each pool: INCOME_ROLE and COVER_ROLE -> system.vault (granted by the constructor), its
+    target and floor sizes and its surplus routing;
+  - backstop: INCOME_ROLE -> each pool, and set_member(pool, draw cap).
+`deploy_liquidator` adds the backstop's liquidator of last resort and wires an engine to it
+(`join_liquidator` wires one more engine). The vault side (configurator.set_segment_pool) is the
+caller's business (deploy_system).
 """
 
 from __future__ import annotations
@@ -33,11 +36,18 @@ DEFAULT_POOL_PARAMS: dict[str, Any] = {
     "income_vesting": 86400,
     "backstop_income_share_bps": 1000,
     "max_cover_per_block": MAX_UINT256,
+    "floor_size": 0,  # below it the pool keeps all its segment's fees and the backstop refills its losses
+    "surplus_backstop_bps": 5000,  # rebalance: the backstop's share of a surplus, the rest to the treasury
     # backstop
     "backstop_deposit_cap": MAX_UINT256,
-    "draw_cap_bps": 2500,
+    "draw_cap_bps": 2500,  # each member pool's cap per window
     "draw_window": 86400,
-    "global_draw_cap_bps": 5000,  # all segments together, per window
+    "global_draw_cap_bps": 5000,  # all members together, per window
+    # liquidator of last resort (BackstopLiquidator), bps of the backstop's managed assets
+    "takeover_market_cap_bps": 1000,
+    "takeover_total_cap_bps": 2000,
+    "takeover_loss_limit_bps": 750,
+    "takeover_loss_window": 8 * 3600,
 }
 
 
@@ -48,9 +58,12 @@ def role(contract: ContractInstance, name: str) -> bytes:
 
 
 def deploy_pools(
-    system: System, deployer: AccountAPI, params: dict[str, Any] | None = None
+    system: System, deployer: AccountAPI, params: dict[str, Any] | None = None,
+    backstop: ContractInstance | None = None,
 ) -> tuple[dict[str, ContractInstance], ContractInstance]:
-    """Deploy and wire the BackstopPool and one InsurancePool per segment.
+    """Deploy and wire one InsurancePool per segment, members of a new BackstopPool or of
+    `backstop` (another deployment's: the deployer must hold its DEFAULT_ADMIN_ROLE, i.e. before
+    the hand-over, or run the same calls through its timelock).
 
     `params` overrides DEFAULT_POOL_PARAMS; a per-segment override can be given as
     params["segments"][label] = {...}. Returns ({segment label: pool}, backstop).
@@ -60,13 +73,17 @@ def deploy_pools(
     token = system.token
     vault_address = system.vault.address if getattr(system, "vault", None) is not None else ZERO_ADDRESS
 
-    backstop = project.BackstopPool.deploy(token.address, "Backstop LP", "bLP", p["backstop_deposit_cap"], sender=deployer)
-    if (p["draw_cap_bps"], p["draw_window"]) != (2500, 86400):
-        backstop.set_draw_cap(p["draw_cap_bps"], p["draw_window"], sender=deployer)
-    if p["global_draw_cap_bps"] != 5000:
-        backstop.set_global_draw_cap(p["global_draw_cap_bps"], sender=deployer)
-    _set_share_params(backstop, p, deployer)
+    if backstop is None:
+        backstop = project.BackstopPool.deploy(
+            token.address, "Backstop LP", "bLP", p["backstop_deposit_cap"], sender=deployer
+        )
+        if p["draw_window"] != 86400:
+            backstop.set_draw_window(p["draw_window"], sender=deployer)
+        if p["global_draw_cap_bps"] != 5000:
+            backstop.set_global_draw_cap(p["global_draw_cap_bps"], sender=deployer)
+        _set_share_params(backstop, p, deployer)
     income_role = role(backstop, "INCOME_ROLE")
+    treasury = getattr(system, "treasury", None) or deployer.address
 
     pools: dict[str, ContractInstance] = {}
     for label, segment in system.segments.items():
@@ -87,10 +104,36 @@ def deploy_pools(
             pool.set_backstop_income_share(q["backstop_income_share_bps"], sender=deployer)
         if q["max_cover_per_block"] != MAX_UINT256:
             pool.set_max_cover_per_block(q["max_cover_per_block"], sender=deployer)
+        if q["floor_size"]:
+            pool.set_floor_size(q["floor_size"], sender=deployer)
+        pool.set_surplus_routing(treasury, q["surplus_backstop_bps"], sender=deployer)
         backstop.grantRole(income_role, pool.address, sender=deployer)
-        backstop.set_segment_pool(segment, pool.address, sender=deployer)
+        backstop.set_member(pool.address, q["draw_cap_bps"], sender=deployer)
         pools[label] = pool
     return pools, backstop
+
+
+def deploy_liquidator(
+    backstop: ContractInstance, engine: ContractInstance, deployer: AccountAPI, params: dict[str, Any] | None = None
+) -> ContractInstance:
+    """The backstop's liquidator of last resort (BackstopLiquidator) with its caps, registered on
+    `backstop`, and `engine` wired to it (join_liquidator)."""
+    p = {**DEFAULT_POOL_PARAMS, **(params or {})}
+    liquidator = project.BackstopLiquidator.deploy(backstop.address, sender=deployer)
+    caps = (p["takeover_market_cap_bps"], p["takeover_total_cap_bps"], p["takeover_loss_limit_bps"],
+            p["takeover_loss_window"])
+    if caps != (1000, 2000, 750, 8 * 3600):
+        liquidator.set_caps(*caps, sender=deployer)
+    backstop.set_liquidator(liquidator.address, sender=deployer)
+    join_liquidator(liquidator, engine, deployer)
+    return liquidator
+
+
+def join_liquidator(liquidator: ContractInstance, engine: ContractInstance, deployer: AccountAPI) -> None:
+    """Let `engine` (of any vault on the same quote token) hand unsold positions to `liquidator`:
+    TAKEOVER_ROLE on the liquidator, and the engine's set_liquidator (admin roles on both)."""
+    liquidator.grantRole(role(liquidator, "TAKEOVER_ROLE"), engine.address, sender=deployer)
+    engine.set_liquidator(liquidator.address, sender=deployer)
 
 
 def _symbol(label: str) -> str:

@@ -77,9 +77,9 @@ class Coverage:
 
 @dataclass(frozen=True)
 class Headroom:
-    backstop_capacity: int  # BackstopPool.draw_capacity(segment): what the segment could still draw now
+    backstop_capacity: int  # BackstopPool.draw_capacity(pool): what the segment's pool could still draw now
     window_start: int
-    window_cap: int  # draw_state(segment): cap of the stored window
+    window_cap: int  # draw_state(pool): cap of the stored window
     window_drawn: int
     global_cap: int
     global_drawn: int
@@ -305,17 +305,17 @@ def nearest_liquidation(risks: Iterable[AccountStatus], n: int = NEAREST) -> lis
 
 
 def headroom(system: System, segment: int, pool, risks: Iterable[AccountStatus]) -> Headroom:
-    start, cap, drawn = (int(x) for x in system.backstop.draw_state(segment))
+    start, cap, drawn = (int(x) for x in system.backstop.draw_state(pool.address))
     _, global_cap, global_drawn = (int(x) for x in system.backstop.global_draw_state())
     uncovered = sum(-r.equity for r in risks if r.equity < 0)
-    return Headroom(int(system.backstop.draw_capacity(segment)), start, cap, drawn, global_cap, global_drawn,
+    return Headroom(int(system.backstop.draw_capacity(pool.address)), start, cap, drawn, global_cap, global_drawn,
                     int(pool.cover_reach()), uncovered)
 
 
 def waterfall_events(system: System, segment: int, start_block: int = 0, cache: Cache | None = None
                      ) -> list[WaterfallEvent]:
     """The segment's loss waterfall, newest first: Cover (its pool), Draw (the backstop, this segment),
-    Liquidated and Deleveraged (the engine, this segment's markets), BadDebtSettled (engine), BadDebtCovered and
+    Liquidated, TakenOver and Deleveraged (the engine, this segment's markets), BadDebtSettled (engine), BadDebtCovered and
     WithdrawalsGated (vault)."""
     cache = cache if cache is not None else Cache()
     stop = chain.blocks.head.number + 1
@@ -324,9 +324,10 @@ def waterfall_events(system: System, segment: int, start_block: int = 0, cache: 
     markets = {m.id for m in system.markets.values() if m.segment == segment}
     sources = [
         ("InsurancePool", pool.Cover.range(start_block, stop), None),
-        ("BackstopPool", system.backstop.Draw.range(start_block, stop, search_topics={"segment": segment}), None),
+        ("BackstopPool", system.backstop.Draw.range(start_block, stop, search_topics={"member": pool.address}), None),
         ("LiquidationEngine", system.engine.Liquidated.range(start_block, stop), "market"),
         ("LiquidationEngine", system.engine.Deleveraged.range(start_block, stop), "market"),
+        ("LiquidationEngine", system.engine.TakenOver.range(start_block, stop), "market"),
         ("LiquidationEngine", system.engine.BadDebtSettled.range(start_block, stop,
                                                                   search_topics={"segment": segment}), None),
         ("MarginVault", system.vault.BadDebtCovered.range(start_block, stop, search_topics={"segment": segment}),
