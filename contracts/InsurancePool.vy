@@ -119,6 +119,7 @@ DEFAULT_BACKSTOP_SHARE_BPS: constant(uint256) = 1_000
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 UNLIMITED: constant(uint256) = MASK_96
+_MASK_127: constant(uint256) = 2**127 - 1
 
 
 # ---------------------------------------------------------------- storage
@@ -129,16 +130,17 @@ backstop: public(immutable(IBackstopPool))
 _QUOTE: immutable(IERC20)
 
 target_size: public(uint256)
-floor_size: public(uint256)
 backstop_income_share_bps: public(uint256)
 # surplus routing: the treasury and the backstop's share (bps; the rest to the treasury)
 treasury: public(address)
 surplus_backstop_bps: public(uint256)
-# bad debt this pool paid that the backstop has not refilled yet: a top-up refills losses only,
-# never withdrawals (else LPs who stay would be paid by the backstop for those who left)
-refillable: public(uint256)
-# stress flag: managed assets below floor_size at the last refresh (Stress fires on each flip)
-stressed: public(bool)
+# One slot read by every refresh of the stress flag (cover, income, deposits):
+#   refillable + 1 (low 128; never zero, so cover never pays for a fresh slot) | floor_size (127)
+#   | stressed (bit 255)
+# refillable: bad debt this pool paid that the backstop has not refilled yet (a top-up refills
+# losses only, never withdrawals, else LPs who stay would be paid by the backstop for those who
+# left); stressed: managed assets were below floor_size at the last refresh (Stress on each flip)
+_floor_state: uint256
 # block number (low 64) | covered in that block (96, saturating) | max per block (high 96;
 # MASK_96 = unlimited): one slot for the whole per-block limit
 _cover_state: uint256
@@ -207,6 +209,7 @@ def __init__(
         access_control._grant_role(COVER_ROLE, vault_)
     pool_shares._set_deposit_cap(deposit_cap_)
     self.target_size = target_size_
+    self._floor_state = 1
     self.backstop_income_share_bps = DEFAULT_BACKSTOP_SHARE_BPS
     # non-zero from the start, so the first cover does not pay for a fresh slot
     self._cover_state = block.number | (UNLIMITED << 160)
@@ -339,7 +342,9 @@ def cover(amount: uint256) -> uint256:
         self._cover_state = block.number | (covered << 64) | (state >> 160 << 160)
         pool_shares._take_loss(paid)
         pool_shares._pay(msg.sender, paid)
-        self.refillable += paid
+        state_: uint256 = self._floor_state
+        assert (state_ & pool_shares.MASK_128) + paid <= pool_shares.MASK_128, "pool: refillable overflow"
+        self._floor_state = state_ + paid
     from_backstop: uint256 = 0
     if paid < amount and staticcall backstop.member_cap_bps(self) > 0:
         from_backstop = extcall backstop.draw(amount - paid, msg.sender)
@@ -364,7 +369,7 @@ def rebalance() -> uint256:
     """
     managed: uint256 = pool_shares._assets & pool_shares.MASK_128
     target: uint256 = self.target_size
-    floor_: uint256 = self.floor_size
+    floor_: uint256 = (self._floor_state >> 128) & _MASK_127
     to_backstop: uint256 = 0
     to_treasury: uint256 = 0
     received: uint256 = 0
@@ -384,13 +389,13 @@ def rebalance() -> uint256:
                 extcall backstop.notify_income(to_backstop)
     elif managed < floor_ and staticcall backstop.member_cap_bps(self) > 0:
         # refill at most the bad debt paid since the last refill, not what LPs withdrew
-        wanted: uint256 = min(floor_ - managed, self.refillable)
+        wanted: uint256 = min(floor_ - managed, (self._floor_state & pool_shares.MASK_128) - 1)
         if wanted > 0:
             before: uint256 = staticcall _QUOTE.balanceOf(self)
             received = extcall backstop.top_up(wanted)
             assert received <= wanted and staticcall _QUOTE.balanceOf(self) - before == received, "pool: bad top-up"
             if received > 0:
-                self.refillable -= received
+                self._floor_state -= received
                 pool_shares._add_income(received)
     moved: uint256 = to_backstop + to_treasury + received
     if moved > 0:
@@ -418,7 +423,7 @@ def set_target_size(size: uint256):
     @param size Quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    assert size == 0 or size >= self.floor_size, "pool: floor > target"
+    assert size == 0 or size >= (self._floor_state >> 128) & _MASK_127, "pool: floor > target"
     self.target_size = size
     log pool_shares.ParamSet(param="target_size", value=size)
 
@@ -432,7 +437,9 @@ def set_floor_size(size: uint256):
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     target: uint256 = self.target_size
     assert target == 0 or size <= target, "pool: floor > target"
-    self.floor_size = size
+    assert size <= _MASK_127, "pool: floor too large"
+    state_: uint256 = self._floor_state
+    self._floor_state = (state_ & ~(_MASK_127 << 128)) | (size << 128)
     log pool_shares.ParamSet(param="floor_size", value=size)
     self._signal()
 
@@ -588,10 +595,46 @@ def max_cover() -> uint256:
 
 @external
 @view
+def floor_size() -> uint256:
+    """
+    @notice The pool size below which it keeps all its segment's fees and the backstop refills
+            the bad debt it paid (quote units; 0 = no floor).
+    @return uint256 Quote units.
+    """
+    return (self._floor_state >> 128) & _MASK_127
+
+
+@external
+@view
+def refillable() -> uint256:
+    """
+    @notice Bad debt this pool paid through cover that the backstop has not refilled yet: the
+            most a top-up below the floor may bring (withdrawals are never refilled).
+    @return uint256 Quote units.
+    """
+    return (self._floor_state & pool_shares.MASK_128) - 1
+
+
+@external
+@view
+def stressed() -> bool:
+    """
+    @notice The stress flag: the pool was below its floor at its last refresh (cover, income,
+            deposit, mint, rebalance, set_floor_size); every flip emitted Stress.
+    @return bool The flag.
+    """
+    return self._floor_state >> 255 == 1
+
+
+@external
+@view
+@reentrant
 def below_floor() -> bool:
     """
     @notice Whether managed assets are below floor_size now: the pool then keeps all of its
             segment's fees (MarginVault.sweep_fees) and forwards nothing to the backstop.
+    @dev Reentrant: the vault's sweep inside deposit/mint reads it while this pool holds its
+         lock (before the deposit touches any state), as it calls notify_income.
     @return bool Below the floor.
     """
     return self._below_floor()
@@ -602,7 +645,7 @@ def below_floor() -> bool:
 @internal
 @view
 def _below_floor() -> bool:
-    return pool_shares._assets & pool_shares.MASK_128 < self.floor_size
+    return pool_shares._assets & pool_shares.MASK_128 < (self._floor_state >> 128) & _MASK_127
 
 
 @internal
@@ -610,11 +653,12 @@ def _signal():
     """
     @dev Refresh the stress flag; emit Stress when it flips (below the floor / recovered).
     """
-    floor_: uint256 = self.floor_size
+    state_: uint256 = self._floor_state
+    floor_: uint256 = (state_ >> 128) & _MASK_127
     managed: uint256 = pool_shares._assets & pool_shares.MASK_128
     below: bool = managed < floor_
-    if below != self.stressed:
-        self.stressed = below
+    if below != (state_ >> 255 == 1):
+        self._floor_state = state_ ^ (1 << 255)
         log Stress(stressed=below, assets=managed, floor=floor_, target=self.target_size)
 
 

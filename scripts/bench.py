@@ -229,6 +229,16 @@ def _pool_cover(b: Bench):
     return pool.cover(b.usd(500), sender=b.deployer)
 
 
+@scenario("pools.rebalance", "pool above its target: the surplus income goes half to the backstop, half to the treasury")
+def _pools_rebalance(b: Bench):
+    pool = b.system.pools["majors"]
+    lp_deposit(b, pool, b.usd(10_000))
+    pool.set_target_size(b.usd(9_000), sender=b.deployer)
+    open_eth(b)
+    b.system.vault.sweep_fees(b.segment, sender=b.deployer)  # fees arrive as unvested income: the surplus
+    return pool.rebalance(sender=b.trader)
+
+
 # ---------------------------------------------------------------- scenarios: liquidation
 
 
@@ -279,6 +289,17 @@ def _engine_deleverage(b: Bench):
     account = leveraged_long(b)
     crash_to(b, wad(2600))
     return b.system.engine.deleverage(account, b.eth.id, b.maker, wad(10), sender=b.trader)
+
+
+@scenario("engine.takeover", "auction over, nobody took it: the backstop's liquidator takes 10 ETH within its caps")
+def _engine_takeover(b: Bench):
+    lp_deposit(b, b.system.backstop, b.usd(400_000))  # 10% market cap: 40,000 of notional
+    account = leveraged_long(b)
+    crash_to(b, wad(2800))
+    b.system.engine.flag(account, b.segment, sender=b.trader)
+    chain.pending_timestamp += int(b.system.engine.params().auction_duration) + 1
+    crash_to(b, wad(2800))
+    return b.system.engine.takeover(account, b.eth.id, wad(10), sender=b.trader)
 
 
 @scenario("engine.liquidate_batch", "10 accounts in one keeper transaction (LiquidationEngine.liquidate_batch)")

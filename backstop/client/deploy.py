@@ -204,7 +204,10 @@ def deploy_system(deployer: AccountAPI, config: SystemConfig | None = None,
     )
     pools, backstop = deploy_pools(partial, deployer, config.pools, backstop=backstop)
     existing = backstop.liquidator()
-    if existing == ZERO_ADDRESS:
+    liquidator = None
+    if not (config.pools or {}).get("takeover", True):
+        pass  # ADL-only: no liquidator of last resort (the stress comparison's baseline)
+    elif existing == ZERO_ADDRESS:
         liquidator = deploy_liquidator(backstop, engine, deployer, config.pools)
     else:
         liquidator = project.BackstopLiquidator.at(existing)

@@ -43,7 +43,9 @@ DEFAULT_POOL_PARAMS: dict[str, Any] = {
     "draw_cap_bps": 2500,  # each member pool's cap per window
     "draw_window": 86400,
     "global_draw_cap_bps": 5000,  # all members together, per window
-    # liquidator of last resort (BackstopLiquidator), bps of the backstop's managed assets
+    # liquidator of last resort (BackstopLiquidator), bps of the backstop's managed assets;
+    # takeover=False deploys none (ADL follows every unsold auction)
+    "takeover": True,
     "takeover_market_cap_bps": 1000,
     "takeover_total_cap_bps": 2000,
     "takeover_loss_limit_bps": 750,

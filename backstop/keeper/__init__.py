@@ -2,7 +2,8 @@
 liquidation policy (bots/keeper.py is the silverback entry point). Uses backstop.client.
 
 `Keeper` is the bot's engine (batched, non-blocking, metrics); `liquidate_all` the sequential policy it
-hands the waterfall's tail to (flag, settle, ADL)."""
+hands the waterfall's tail to (flag, settle, takeover, ADL); `unwind_inventory` and `rebalance_pools` keep
+the pools at work (the backstop liquidator's inventory offered back, pools moved toward their band)."""
 
 from backstop.keeper.liquidator import (
     AccountStatus,
@@ -18,8 +19,10 @@ from backstop.keeper.liquidator import (
     health,
     liquidate_all,
     profitable_positions,
+    rebalance_pools,
     scan,
     uncovered_loss,
+    unwind_inventory,
 )
 from backstop.keeper.runner import Keeper, Metrics, Order, ensure_margin
 from backstop.keeper.watch import LENS_BATCH, Watchlist
@@ -37,6 +40,8 @@ __all__ = [
     "AuctionQuote",
     "Report",
     "adl_candidates",
+    "rebalance_pools",
+    "unwind_inventory",
     "auction_over",
     "auction_quote",
     "depositors",

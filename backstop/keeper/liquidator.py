@@ -17,6 +17,7 @@ from ape.exceptions import ContractLogicError
 
 from backstop.client.deploy import System
 from backstop.core.abi import address_of as _address
+from backstop.core.config import ZERO_ADDRESS
 from backstop.core.margin import upnl_at_mark
 from backstop.core.units import WAD
 
@@ -198,7 +199,7 @@ def adl_candidates(system: System, owners: Iterable[Any], market_id: int, bankru
 
 @dataclass
 class Action:
-    kind: str  # "flag" | "liquidate" | "deleverage" | "settle" | "error"
+    kind: str  # "flag" | "liquidate" | "takeover" | "deleverage" | "settle" | "unwind" | "mark" | "reclaim" | "rebalance" | "error"
     owner: str
     market: int | None = None
     counterparty: str | None = None
@@ -262,6 +263,56 @@ def _deleverage(system: System, keeper: AccountAPI, owner: str, market_id: int, 
     return moved
 
 
+def _take_over(system: System, keeper: AccountAPI, owner: str, market_id: int, size: int, report: Report) -> bool:
+    """Hand an unsold position to the liquidator of last resort; False when there is none or it refuses."""
+    if _address(system.engine.liquidator()) == ZERO_ADDRESS:
+        return False
+    return _send(report, Action("takeover", owner, market_id, size=size),
+                 lambda: system.engine.takeover(owner, market_id, size, sender=keeper))
+
+
+# ---------------------------------------------------------------- pools at work
+
+
+def unwind_inventory(system: System, keeper: AccountAPI, segment: int, *, max_calls: int = 4) -> Report:
+    """Take over the backstop liquidator's positions in `segment` at its discount schedule (anyone may), then
+    have it charge any fall of its equity to the backstop (`mark`) and bring a flat account home (`reclaim`).
+    The keeper needs free margin for what it takes, like any liquidation; it hedges it like the rest."""
+    report = Report()
+    liquidator = system.liquidator
+    if liquidator is None:
+        return report
+    owner = liquidator.address
+    vault, engine = system.vault, system.engine
+    for market_id in (int(m) for m in system.lens.segment_markets(segment)):
+        for _ in range(max_calls):
+            size = abs(int(vault.position(owner, market_id)[0]))
+            if size == 0:
+                break
+            action = Action("unwind", owner, market_id, size=size)
+            if not _send(report, action, lambda: engine.liquidate(owner, market_id, size, sender=keeper)):
+                break
+    if int(liquidator.book(vault.address, segment)) > 0:
+        _send(report, Action("mark", owner), lambda: liquidator.mark(vault.address, segment, sender=keeper))
+    booked = any(_address(a.vault) == vault.address and int(a.segment) == segment for a in liquidator.accounts())
+    if booked and health(system, [owner], segment)[0].mm == 0:
+        _send(report, Action("reclaim", owner), lambda: liquidator.reclaim(vault.address, segment, sender=keeper))
+    return report
+
+
+def rebalance_pools(system: System, keeper: AccountAPI) -> Report:
+    """`rebalance` every segment pool that is outside its band: above target (with income still vesting to
+    send) or below its floor with bad debt to refill."""
+    report = Report()
+    for pool in system.pools.values():
+        managed, target, floor = int(pool.managed_assets()), int(pool.target_size()), int(pool.floor_size())
+        above = target > 0 and managed > target and int(pool.unvested_income()) > 0
+        below = managed < floor and int(pool.refillable()) > 0
+        if above or below:
+            _send(report, Action("rebalance", pool.address), lambda: pool.rebalance(sender=keeper))
+    return report
+
+
 def _settle_residual(system: System, keeper: AccountAPI, owner: str, segment: int, candidates: Sequence[Any],
                      report: Report) -> None:
     """A flat account with negative collateral: retry the pool cover, then take what the pools
@@ -292,6 +343,8 @@ def liquidate_all(
       positions (chosen among `adl_pool`, default `owners`); otherwise liquidated market by
       market (the first liquidation starts the auction clock) (partial calls repeat while it stays liquidatable); a liquidation that reverts
       once the auction is over falls back to ADL;
+    - once the auction is over and nobody took the position, the backstop's liquidator of last
+      resort takes it (`takeover`, within its caps); only when it refuses does ADL close it;
     - a flat account left with negative collateral is settled by the pools, and what they
       cannot pay is taken from the segment's most profitable positions (residual ADL).
     A reverted transaction (a lost race) is recorded in the report, never raised."""
@@ -321,7 +374,8 @@ def liquidate_all(
                     break
                 action = Action("liquidate", owner, market_id, size=abs(size))
                 if not _send(report, action, lambda: engine.liquidate(owner, market_id, abs(size), sender=keeper)):
-                    if auction_over(system, owner, segment):
+                    if auction_over(system, owner, segment) and not _take_over(system, keeper, owner, market_id,
+                                                                                abs(size), report):
                         _deleverage(system, keeper, owner, market_id, others, report)
                     break
                 logs = action.receipt.decode_logs(engine.Liquidated)

@@ -10,7 +10,8 @@ A run (`Keeper.run`) does, in a handful of JSON-RPC round trips whatever the boo
 4. collect the receipts of earlier sends: liquidations, profit, misses and latency go to `Metrics`; a
    transaction the node dropped is re-broadcast, one that reverted is counted;
 5. hand the rare waterfall tail (bad debt left on a flat account, a deficit the pools cannot pay, an
-   auction nobody took) to the sequential policy `liquidate_all` (flag, settle, ADL).
+   auction nobody took) to the sequential policy `liquidate_all` (flag, settle, takeover, ADL), then unwind
+   the backstop liquidator's inventory and rebalance pools outside their band.
 No exception of a run escapes as long as the node answers: a revert, a lost race or a dropped transaction
 is a metric, not a crash (silverback stops a bot after a few handler exceptions).
 """
@@ -30,7 +31,15 @@ from backstop.client.deploy import System
 from backstop.client.rpc import Rpc, RpcError
 from backstop.core.abi import address_of, selector, topic, word_uint
 from backstop.core.units import WAD
-from backstop.keeper.liquidator import AccountStatus, Report, auction_over, gas_cost_in_quote, liquidate_all
+from backstop.keeper.liquidator import (
+    AccountStatus,
+    Report,
+    auction_over,
+    gas_cost_in_quote,
+    liquidate_all,
+    rebalance_pools,
+    unwind_inventory,
+)
 from backstop.keeper.watch import Watchlist, positions
 
 MAX_BATCH = 64  # LiquidationEngine.MAX_BATCH
@@ -152,6 +161,7 @@ class Keeper:
                 self._send(orders[start:start + MAX_BATCH], head)
             if self.fallback:
                 self._waterfall_tail(statuses)
+                self._pools_at_work()
         except (RpcError, ApeException, ValueError, OSError) as err:  # the node, not an account: try next block
             self.metrics.errors += 1
             self.metrics.last_error = str(err)[:200]
@@ -362,6 +372,16 @@ class Keeper:
                                            adl_pool=sorted(self.watch.active.get(segment, ())))
             self.metrics.fallbacks += len(report.actions)
             self._nonce = None
+
+    def _pools_at_work(self) -> None:
+        """Unwind the backstop liquidator's inventory and rebalance the pools: sequential and rare (a takeover,
+        a pool outside its band), so only with nothing in flight, like the waterfall's tail."""
+        if self.pending:
+            return
+        for segment in self.system.segments.values():
+            self.metrics.fallbacks += len(unwind_inventory(self.system, self.signer, segment).actions)
+        self.metrics.fallbacks += len(rebalance_pools(self.system, self.signer).actions)
+        self._nonce = None
 
     def _needs_waterfall(self, status: AccountStatus) -> bool:
         if status.owner == self.address:
