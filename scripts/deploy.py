@@ -12,8 +12,6 @@ ends with the Timelock. Writes the addresses to deployments/<network>-<chain id>
 chain: a deploy on ape's ephemeral Anvil, chain 31337, never overwrites `make anvil`'s chain 1337).
 """
 
-import json
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -22,8 +20,8 @@ from ape.cli import ConnectedProviderCommand
 
 from backstop.reporting import display
 from backstop.core.config import ConfigError, SystemConfig
-from backstop.risk.report import load_targets
-from backstop.client.deploy import deploy_system, deployment_path, is_local_network
+from backstop.risk import load_bands
+from backstop.client.deploy import deploy_system, deployment_path, is_local_network, with_bands
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy Backstop and write deployments/<network>-<chain id>.json")
@@ -31,7 +29,7 @@ from backstop.client.deploy import deploy_system, deployment_path, is_local_netw
               help="System config JSON (required on non-local networks).")
 @click.option("--account", "alias", help="Alias of an ape account, loaded with accounts.load (required on non-local networks).")
 @click.option("--targets", "targets_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A size.json from `make size`: each segment pool's target_size (quote units).")
+              help="A size.json from `make size`: each segment pool's target_size and floor (quote units).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("deployments"),
               show_default=True, help="Directory of the deployment file.")
 def cli(network, config_path, alias, targets_path, out_dir):
@@ -51,7 +49,8 @@ def cli(network, config_path, alias, targets_path, out_dir):
         deployer = accounts.load(alias)
 
     if targets_path:
-        config = with_targets(config, targets_path)
+        config = with_bands(config, load_bands(targets_path),
+                            note=lambda text: display.note(f"{text} (from {targets_path})"))
     display.step(f"Deploying Backstop on {network.ecosystem.name}:{network.name} from {deployer.address}")
     system = deploy_system(deployer, config)
     display.show(display.addresses_table(system))
@@ -59,23 +58,6 @@ def cli(network, config_path, alias, targets_path, out_dir):
     path = deployment_path(out_dir)
     system.save(path)
     display.ok(f"wrote {path}")
-
-
-def with_targets(config: SystemConfig, path: Path) -> SystemConfig:
-    """The config with each known segment's pool target_size from `make size` (rescaled if size.json was
-    computed for another quote decimals); segments size.json does not name keep theirs."""
-    raw = json.loads(path.read_text())
-    pools = dict(config.pools)
-    per_segment = {label: dict(v) for label, v in pools.get("segments", {}).items()}
-    for label, target in load_targets(path).items():
-        if label not in config.segments:
-            continue
-        decimals = int(raw["segments"][label].get("quote_decimals", config.quote_decimals))
-        scaled = target * 10**config.quote_decimals // 10**decimals
-        per_segment.setdefault(label, {})["target_size"] = scaled
-        display.note(f"{label} pool target_size {scaled:,} (from {path})")
-    pools["segments"] = per_segment
-    return replace(config, pools=pools)
 
 
 def load_live_config(path: Path) -> SystemConfig:

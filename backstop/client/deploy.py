@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ape import chain, networks, project
 from ape.api import AccountAPI
@@ -275,3 +275,21 @@ def _erc20_at(address: str) -> ContractInstance:
     from ape import Contract
 
     return Contract(address)
+
+
+def with_bands(config: SystemConfig, bands: dict[str, tuple[int, int, int | None]],
+               note: Callable[[str], Any] = lambda _: None) -> SystemConfig:
+    """The config with each known segment's pool target_size and floor set from `bands` ({label: (target, floor,
+    quote decimals they are in or None)}, e.g. backstop.risk.load_bands of a `make size` size.json), rescaled to the
+    config's quote decimals; segments `bands` does not name keep theirs (docs/pools.md)."""
+    pools = dict(config.pools)
+    per_segment = {label: dict(v) for label, v in pools.get("segments", {}).items()}
+    for label, (target, floor, decimals) in bands.items():
+        if label not in config.segments:
+            continue
+        source = config.quote_decimals if decimals is None else decimals
+        scaled, scaled_floor = (x * 10**config.quote_decimals // 10**source for x in (target, floor))
+        per_segment.setdefault(label, {}).update(target_size=scaled, floor_size=scaled_floor)
+        note(f"{label} pool target_size {scaled:,}, floor {scaled_floor:,}")
+    pools["segments"] = per_segment
+    return replace(config, pools=pools)

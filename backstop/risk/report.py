@@ -48,5 +48,17 @@ def write(out: Path, segments: dict[str, dict], meta: dict) -> tuple[Path, Path]
 
 def load_targets(path: str | Path) -> dict[str, int]:
     """Segment label -> recommended pool target_size (quote units), from a size.json that `make size` wrote."""
+    return {name: band[0] for name, band in load_bands(path).items()}
+
+
+def load_bands(path: str | Path) -> dict[str, tuple[int, int, int | None]]:
+    """Segment label -> (target_size, floor, quote decimals the amounts are in, None if unrecorded), from a size.json
+    that `make size` wrote: the band a pool's `rebalance` keeps it in (docs/pools.md). The floor is the VaR 99.9%,
+    never above the target."""
     data = json.loads(Path(path).read_text())
-    return {name: int(entry["target_size"]) for name, entry in data["segments"].items()}
+    bands = {}
+    for name, entry in data["segments"].items():
+        target = int(entry["target_size"])
+        decimals = entry.get("quote_decimals")
+        bands[name] = (target, min(int(entry.get("floor", 0)), target), None if decimals is None else int(decimals))
+    return bands
