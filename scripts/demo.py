@@ -2,7 +2,8 @@
 
 ape-foundry starts Anvil on a random port, the script deploys the whole system with the one
 deployment path (backstop.client.deploy.deploy_system), then runs
-the crash story of backstop.sim.story (its docstring tells it step by step).
+the crash story of backstop.sim.story (its docstring tells it step by step), then a second protocol
+that joins the same backstop and crashes alone (story.NETWORK).
 
 The story itself lives in backstop.sim.story (`deploy`, `Story`, `STEPS`, `run`), which the
 dashboard (`make dashboard`) and its browser test reuse. A broken promise (a winner short-paid,
@@ -18,7 +19,7 @@ from ape.logging import logger
 
 from backstop.client.speed import disable_post_transaction_trace
 from backstop.reporting import display
-from backstop.sim.story import BrokenPromise, Cast, Story, deploy, quiet_library_warnings, run
+from backstop.sim.story import NETWORK, BrokenPromise, Cast, Story, deploy, quiet_library_warnings, run
 
 
 def main() -> None:
@@ -30,7 +31,8 @@ def main() -> None:
         display.console.rule("[bold]Backstop demo: a 40% gap in one segment")
         cast = Cast.from_accounts(accounts.test_accounts)
         try:
-            run(Story(deploy(cast), cast))
+            story = run(Story(deploy(cast), cast))
+            run(story, NETWORK)  # one backstop, two protocols: a crash in the second one stays there
         except BrokenPromise as broken:
             raise SystemExit(str(broken)) from None
     display.console.print()

@@ -102,6 +102,7 @@ class State:
     request: dict = field(default_factory=dict)  # (pool, holder) -> (shares, unlock, expires)
     max_redeem: dict = field(default_factory=dict)  # (pool, holder) -> maxRedeem
     funding: dict = field(default_factory=dict)  # market -> (index, premium, last fill time)
+    deployed: int = 0  # backstop margin lent to its liquidator of last resort (in managed assets, not in its balance)
 
     def value(self, pool: str, holder: str) -> int:
         """convertToAssets(balanceOf(holder)) — pool_shares._to_assets, rounded down."""
@@ -117,6 +118,11 @@ class Reader:
         self.rpc = rpc
         self.system = system
         self.actors = [_addr(a) for a in actors]
+        # the backstop's liquidator of last resort holds a margin account like any actor (docs/pools.md)
+        liquidator = getattr(system, "liquidator", None)
+        self.liquidator = _addr(liquidator) if liquidator is not None else None
+        if self.liquidator is not None and self.liquidator not in self.actors:
+            self.actors.append(self.liquidator)
         self.segments = dict(segments if segments is not None else system.segments)
         self.markets = dict(markets if markets is not None else system.markets)
         self.market_ids = sorted(m.id for m in self.markets.values())
@@ -178,6 +184,7 @@ class Reader:
         for h in self.holders:
             self._call(("bal", h), self.token, bal_sel + encode(["address"], [h]), "u")
         self._call(("supply",), self.token, selector("totalSupply()"), "u")
+        self._call(("deployed",), self.backstop, selector("deployed()"), "u")
         for p in self.all_pools:
             for name in ("totalAssets", "totalSupply", "assets_per_share", "managed_assets"):
                 self._call((name, p), p, selector(f"{name}()"), "u")
@@ -242,6 +249,8 @@ class Reader:
                 st.bal[key[1]] = _u(raw)
             elif name == "supply":
                 st.supply = _u(raw)
+            elif name == "deployed":
+                st.deployed = _u(raw)
             elif name in pool_fields:
                 st.pool.setdefault(key[1], {})[pool_fields[name]] = _u(raw)
             elif name == "shares":
@@ -300,8 +309,10 @@ def static_checks(r: Reader, st: State, vault_donated: int = 0) -> list[str]:
     # pools: internal accounting never exceeds what is held; (8) maxRedeem only inside window
     for p in r.all_pools:
         info = st.pool[p]
-        if not info["total"] <= info["managed"] <= st.bal[p]:
-            errors.append(f"pool {p}: totalAssets {info['total']} <= managed {info['managed']} <= balance {st.bal[p]} fails")
+        lent = st.deployed if p == r.backstop else 0
+        if not info["total"] <= info["managed"] <= st.bal[p] + lent:
+            errors.append(f"pool {p}: totalAssets {info['total']} <= managed {info['managed']} <= balance {st.bal[p]}"
+                          f" + lent {lent} fails")
         held = sum(st.shares[(p, h)] for h in r.pool_holders)
         if held > info["supply"]:
             errors.append(f"pool {p}: holders' shares {held} > totalSupply {info['supply']}")
@@ -349,7 +360,11 @@ T_PDEPOSIT = topic("Deposit(address,address,uint256,uint256)")
 T_PWITHDRAW = topic("Withdraw(address,address,address,uint256,uint256)")
 T_COVER = topic("Cover(uint256,uint256,uint256,uint256)")
 T_INCOME = topic("IncomeNotified(uint256,uint256)")
-T_DRAW = topic("Draw(uint256,uint256,uint256,address)")
+T_DRAW = topic("Draw(address,uint256,uint256,address)")
+T_TOPUP = topic("TopUp(address,uint256,uint256)")
+T_REBALANCED = topic("Rebalanced(uint256,uint256,uint256,uint256)")
+T_LFUNDED = topic("LiquidatorFunded(address,uint256)")
+T_LSETTLED = topic("LiquidatorSettled(address,uint256,uint256,uint256,uint256)")
 T_BINCOME = topic("BackstopIncome(address,uint256)")
 
 
@@ -428,7 +443,9 @@ class Tracker:
         self.fees = dict(st.fees)
         self.pens = dict(st.pens)
         self.managed = {p: st.pool[p]["managed"] for p in self.r.all_pools}
-        self.donated = {p: st.bal[p] - st.pool[p]["managed"] for p in self.r.all_pools}
+        self.deployed = st.deployed
+        self.donated = {p: st.bal[p] - st.pool[p]["managed"] + (st.deployed if p == self.r.backstop else 0)
+                        for p in self.r.all_pools}
         self.vault_donated = st.bal[self.r.vault] - sum(c[0] for c in st.cash.values())
 
     def donate(self, pool: str, amount: int):
@@ -570,11 +587,26 @@ class Tracker:
                         paid = _u(lg.word(1))
                         self.managed[p] -= paid
                         cover_pools.add(p)
-                        seg = _u(lg.topics[1])
-                        if seg not in bad_debt_segments:
+                        # a member of another deployment sharing the backstop settles in a vault not read here
+                        seg = r.pool_segment.get(lg.topic_addr(1))
+                        if seg is not None and seg not in bad_debt_segments:
                             errors.append(f"(9) backstop Draw for segment {seg} in a tx settling segments {sorted(bad_debt_segments)}")
                         if paid and p != r.backstop:
                             errors.append(f"(9) Draw emitted by {p}, not the backstop")
+                    elif t0 == T_TOPUP:  # the backstop refills a member's bad debt below its floor
+                        self.managed[p] -= _u(lg.word(1))
+                        cover_pools.add(p)
+                    elif t0 == T_REBALANCED:
+                        # surplus out (to the backstop's income and the treasury), a top-up in; never a loss (16)
+                        self.managed[p] += _u(lg.word(2)) - _u(lg.word(0)) - _u(lg.word(1))
+                    elif t0 == T_LFUNDED:
+                        self.deployed += _u(lg.word(0))
+                    elif t0 == T_LSETTLED:
+                        released, gain, loss = _u(lg.word(0)), _u(lg.word(2)), _u(lg.word(3))
+                        self.deployed -= released
+                        self.managed[p] += gain - loss
+                        if loss:
+                            cover_pools.add(p)
             errors += self._tx_checks(old, new, t, logs, len(txs),
                                       t.block == new.block and last_in_block[t.block] == t.hash, n_ok)
 
@@ -595,9 +627,11 @@ class Tracker:
         for p in r.all_pools:
             if new.pool[p]["managed"] != self.managed[p]:
                 errors.append(f"(9) pool {p} managed assets chain {new.pool[p]['managed']} != model {self.managed[p]}")
-            if new.bal[p] != self.managed[p] + self.donated[p]:
-                errors.append(f"(9) pool {p} token balance {new.bal[p]} != managed {self.managed[p]} + donations {self.donated[p]}")
-            # (6) assets per share only fall with a Cover/Draw from that pool
+            lent = self.deployed if p == r.backstop else 0
+            if new.bal[p] != self.managed[p] - lent + self.donated[p]:
+                errors.append(f"(9) pool {p} token balance {new.bal[p]} != managed {self.managed[p]} - lent {lent}"
+                              f" + donations {self.donated[p]}")
+            # (6) assets per share only fall with a Cover/Draw/TopUp/takeover loss from that pool
             if new.pool[p]["aps"] < old.pool[p]["aps"] and p not in cover_pools:
                 errors.append(f"(6) pool {p} assets/share fell {old.pool[p]['aps']} -> {new.pool[p]['aps']} without Cover")
         errors += self._funding_checks(old, new, fill_index)

@@ -527,6 +527,82 @@ def lp_heads_for_exit(d: Story, label: str = "alts", fraction_bps: int = 5000) -
 EPILOGUE: list[Callable[[Story], None]] = [lp_heads_for_exit]
 
 
+# ---------------------------------------------------------------- one backstop, two protocols (make demo only)
+
+# protocol B: a second vault deployment whose pools join the story's backstop (docs/pools.md §3)
+B_LP_DEPOSITS = {"majors": 10_000, "alts": 2_000}
+B_BOOK = ("mia", "ann", "SOL-PERP", -400, 150)  # in B: ann long 400 SOL on B_DEPOSIT, mia short
+B_DEPOSIT = 10_000
+
+
+def protocol_state(system: System, owners: Sequence[Any]) -> dict[str, Any]:
+    """What a crash elsewhere must not move: every segment pool's managed assets, supply and exit price, every
+    segment's cash, every owner's equity per segment."""
+    state: dict[str, Any] = {}
+    for label, pool in system.pools.items():
+        state[f"pool {label}"] = (int(pool.managed_assets()), int(pool.totalSupply()), int(pool.totalAssets()))
+    for label, segment in system.segments.items():
+        state[f"cash {label}"] = tuple(int(x) for x in system.lens.segment_cash(segment))
+        for owner, health in zip(owners, system.lens.health_of(list(owners), segment)):
+            state[f"equity {label} {owner}"] = int(health.equity)
+    return state
+
+
+def second_protocol(d: Story) -> None:
+    """A second protocol (its own vault, engine, oracle and pools) joins the story's backstop as a member; a 40% SOL
+    gap in it is paid by its own alts pool, then by the shared backstop within its member cap, and protocol A is
+    untouched to the wei."""
+    display.step("A second protocol (its own vault, engine, oracle and pools) joins the SAME backstop as a member")
+    a = d.system
+    b = deploy_system(d.deployer, SystemConfig(treasury=d.treasury.address), backstop=a.backstop)
+    members = {label: int(a.backstop.member_cap_bps(pool)) for label, pool in b.pools.items()}
+    display.ok(f"protocol B: vault {display.short(b.vault.address)}; its pools are members with caps "
+               + ", ".join(f"{label} {bps / 100:.0f}%" for label, bps in members.items())
+               + " of the backstop per day (global cap 50% for all members)")
+    for label, amount in B_LP_DEPOSITS.items():
+        b.token.mint(d.lp, d.usd(amount), sender=d.lp)
+        b.token.approve(b.pools[label], d.usd(amount), sender=d.lp)
+        b.pools[label].deposit(d.usd(amount), d.lp, sender=d.lp)
+    maker, taker, label, size, price = B_BOOK
+    alts = b.segments["alts"]
+    for account in (d.actors[maker], d.actors[taker], d.keeper):
+        fund(b, account, alts, d.usd(B_DEPOSIT))
+    market = b.markets[label]
+    fill(b, signed_order(b, d.actors[maker], market.id, wad(size), wad(price)), d.actors[taker])
+    owners = [d.keeper, *d.actors.values()]
+    a_before = protocol_state(a, owners)
+    backstop_before = int(a.backstop.managed_assets())
+    gap_price = int(b.oracle.price(market.id)) * (100 - GAP_PCT) // 100
+    display.step(f"{label} gaps {GAP_PCT}% in protocol B only: {taker} (long {abs(size)} on {B_DEPOSIT:,}) is bankrupt")
+    set_price(b, label, gap_price, d.deployer)
+    next_block(d, 12)
+    report = liquidate_all(b, d.keeper, [d.actors[taker]], alts, adl_pool=[d.actors[maker]])
+    draws = [dict(log.event_arguments) for action in report.actions if action.receipt is not None
+             for log in action.receipt.decode_logs(a.backstop.Draw)]
+    covers = [dict(log.event_arguments) for action in report.actions if action.receipt is not None
+              for log in action.receipt.decode_logs(b.pools["alts"].Cover)]
+    if not covers or not draws or any(x["member"] != b.pools["alts"].address for x in draws):
+        raise BrokenPromise("protocol B's deficit was not covered by its pool and then by the shared backstop")
+    drawn = sum(int(x["paid"]) for x in draws)
+    display.ok(f"B's alts pool paid {d.fmt(sum(int(c['paid_by_pool']) for c in covers))}, the shared backstop "
+               f"drew {d.fmt(drawn)} for B's alts pool (member {display.short(b.pools['alts'].address)}); "
+               f"backstop NAV {d.fmt(backstop_before)} -> {d.fmt(int(a.backstop.managed_assets()))}")
+    changed = [k for k, v in protocol_state(a, owners).items() if a_before[k] != v]
+    if changed:
+        raise BrokenPromise(f"the crash in protocol B touched protocol A: {changed}")
+    holders = {a.vault, b.vault, a.backstop, *a.pools.values(), *b.pools.values(), d.treasury, d.lp, *owners}
+    if a.liquidator is not None:
+        holders.add(a.liquidator)
+    held = sum(int(a.token.balanceOf(h)) for h in {x.address for x in holders})
+    if held != int(a.token.totalSupply()):
+        raise BrokenPromise(f"conservation across both protocols: held {held} != minted {int(a.token.totalSupply())}")
+    display.ok(f"protocol A untouched, to the wei: {len(a_before)} figures (pool NAVs, supplies, exit prices, "
+               "segment cash, every account's equity); every minted token is held by someone, across both protocols")
+
+
+NETWORK: list[Callable[[Story], None]] = [second_protocol]
+
+
 def run(story: Story, steps: Sequence[Callable[[Story], None]] = STEPS) -> Story:
     """Run `steps` in order. The keeper runs after every step too (nothing to do unless something broke), except
     after the gap (the next step is the keeper's first block, narrated on its own) and after the last step."""
