@@ -363,7 +363,9 @@ def takeover(owner: address, market: uint256, size: uint256) -> uint256:
     margin: uint256 = 0
     market_notional, notional, margin = self._takeover_terms(taker.address, owner, market, plan.amount, plan.mark, config)
     assert extcall taker.fund_takeover(config.segment, market_notional, notional, margin), "engine: takeover refused"
-    self._execute(taker.address, owner, market, plan, started, seen)
+    # no IM check on the liquidator of last resort: its caps are its risk limits, and a takeover that
+    # reverted for margin would leave ADL waiting on it ("engine: takeover open") with no way forward
+    self._execute(taker.address, owner, market, plan, started, seen, False)
     log TakenOver(
         owner=owner, market=market, liquidator=taker.address, size=plan.amount, price=plan.price, margin=margin,
         keeper=msg.sender,
@@ -614,15 +616,18 @@ def _liquidate(liquidator: address, owner: address, market: uint256, size: uint2
     seen: uint256 = 0
     started, seen = self._episode(owner, segment)
     plan: Plan = self._plan(owner, market, size, config, started)
-    self._execute(liquidator, owner, market, plan, started, seen)
+    self._execute(liquidator, owner, market, plan, started, seen, True)
     return plan.amount
 
 
 @internal
-def _execute(liquidator: address, owner: address, market: uint256, plan: Plan, started: uint256, seen: uint256):
+def _execute(
+    liquidator: address, owner: address, market: uint256, plan: Plan, started: uint256, seen: uint256, check_im: bool
+):
     """
-    @dev Carry out `plan` for `liquidator`: keep the episode's clock, move the position, settle
-         a flat bankrupt account, check the margin-ratio guard, and emit Liquidated.
+    @dev Carry out `plan` for `liquidator`: keep the episode's clock, move the position (the
+         vault checks the liquidator's IM after it if `check_im`), settle a flat bankrupt
+         account, check the margin-ratio guard, and emit Liquidated.
     """
     segment: uint256 = plan.segment
     if started == 0:
@@ -632,7 +637,7 @@ def _execute(liquidator: address, owner: address, market: uint256, plan: Plan, s
         self._flags[owner][segment] = started | (block.timestamp << 64)
 
     after: IMarginVault.AccountHealth = extcall vault.transfer_position(
-        owner, liquidator, market, plan.amount, plan.price, plan.penalty, plan.keeper_fee, True, plan.mark
+        owner, liquidator, market, plan.amount, plan.price, plan.penalty, plan.keeper_fee, check_im, plan.mark
     )
     if after.mm == 0:
         self._clear_flag(owner, segment)
