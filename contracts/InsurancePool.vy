@@ -35,8 +35,10 @@
      surplus_backstop_bps; below floor_size it tops itself up from the backstop within its
      member cap (at most the bad debt it paid since its last refill: `refillable`), while
      MarginVault.sweep_fees gives it all of its segment's fees, and notify_income forwards nothing to the backstop while below the floor.
-     The stress flag `stressed` is refreshed by notify_income, cover, deposit, mint and
-     rebalance (withdrawals refresh it at the next of those), and every flip emits Stress.
+     The stress flag `stressed` is refreshed by notify_income, deposit, mint, rebalance and
+     set_floor_size (a cover or a withdrawal at the next of those: the keeper rebalances a pool
+     left below its floor with bad debt to refill), and every flip emits Stress. cover leaves it
+     alone so that the liquidation path pays for no extra slot.
 """
 
 from ethereum.ercs import IERC20
@@ -119,7 +121,6 @@ DEFAULT_BACKSTOP_SHARE_BPS: constant(uint256) = 1_000
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 UNLIMITED: constant(uint256) = MASK_96
-_MASK_127: constant(uint256) = 2**127 - 1
 
 
 # ---------------------------------------------------------------- storage
@@ -134,12 +135,11 @@ backstop_income_share_bps: public(uint256)
 # surplus routing: the treasury and the backstop's share (bps; the rest to the treasury)
 treasury: public(address)
 surplus_backstop_bps: public(uint256)
-# One slot read by every refresh of the stress flag (cover, income, deposits):
-#   refillable + 1 (low 128; never zero, so cover never pays for a fresh slot) | floor_size (127)
-#   | stressed (bit 255)
-# refillable: bad debt this pool paid that the backstop has not refilled yet (a top-up refills
-# losses only, never withdrawals, else LPs who stay would be paid by the backstop for those who
-# left); stressed: managed assets were below floor_size at the last refresh (Stress on each flip)
+# floor_size (low 128) | stressed (bit 255): managed assets were below the floor at the last
+# refresh (Stress on each flip). The refillable bad debt (what cover paid and the backstop has not
+# refilled: a top-up refills losses only, never withdrawals, else LPs who stay would be paid by the
+# backstop for those who left) lives in the high 128 bits of pool_shares._clock, a slot cover
+# already touches, saturating at 2**128 - 1.
 _floor_state: uint256
 # block number (low 64) | covered in that block (96, saturating) | max per block (high 96;
 # MASK_96 = unlimited): one slot for the whole per-block limit
@@ -209,7 +209,6 @@ def __init__(
         access_control._grant_role(COVER_ROLE, vault_)
     pool_shares._set_deposit_cap(deposit_cap_)
     self.target_size = target_size_
-    self._floor_state = 1
     self.backstop_income_share_bps = DEFAULT_BACKSTOP_SHARE_BPS
     # non-zero from the start, so the first cover does not pay for a fresh slot
     self._cover_state = block.number | (UNLIMITED << 160)
@@ -342,15 +341,14 @@ def cover(amount: uint256) -> uint256:
         self._cover_state = block.number | (covered << 64) | (state >> 160 << 160)
         pool_shares._take_loss(paid)
         pool_shares._pay(msg.sender, paid)
-        state_: uint256 = self._floor_state
-        assert (state_ & pool_shares.MASK_128) + paid <= pool_shares.MASK_128, "pool: refillable overflow"
-        self._floor_state = state_ + paid
+        clock: uint256 = pool_shares._clock
+        refill: uint256 = min((clock >> 128) + paid, pool_shares.MASK_128)
+        pool_shares._clock = (clock & pool_shares.MASK_128) | (refill << 128)
     from_backstop: uint256 = 0
     if paid < amount and staticcall backstop.member_cap_bps(self) > 0:
         from_backstop = extcall backstop.draw(amount - paid, msg.sender)
         assert from_backstop <= amount - paid, "pool: backstop overpaid"
     log Cover(requested=amount, paid_by_pool=paid, paid_by_backstop=from_backstop, unpaid=amount - paid - from_backstop)
-    self._signal()
     return paid + from_backstop
 
 
@@ -369,7 +367,7 @@ def rebalance() -> uint256:
     """
     managed: uint256 = pool_shares._assets & pool_shares.MASK_128
     target: uint256 = self.target_size
-    floor_: uint256 = (self._floor_state >> 128) & _MASK_127
+    floor_: uint256 = self._floor_state & pool_shares.MASK_128
     to_backstop: uint256 = 0
     to_treasury: uint256 = 0
     received: uint256 = 0
@@ -389,13 +387,13 @@ def rebalance() -> uint256:
                 extcall backstop.notify_income(to_backstop)
     elif managed < floor_ and staticcall backstop.member_cap_bps(self) > 0:
         # refill at most the bad debt paid since the last refill, not what LPs withdrew
-        wanted: uint256 = min(floor_ - managed, (self._floor_state & pool_shares.MASK_128) - 1)
+        wanted: uint256 = min(floor_ - managed, pool_shares._clock >> 128)
         if wanted > 0:
             before: uint256 = staticcall _QUOTE.balanceOf(self)
             received = extcall backstop.top_up(wanted)
             assert received <= wanted and staticcall _QUOTE.balanceOf(self) - before == received, "pool: bad top-up"
             if received > 0:
-                self._floor_state -= received
+                pool_shares._clock -= received << 128
                 pool_shares._add_income(received)
     moved: uint256 = to_backstop + to_treasury + received
     if moved > 0:
@@ -423,7 +421,7 @@ def set_target_size(size: uint256):
     @param size Quote units.
     """
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
-    assert size == 0 or size >= (self._floor_state >> 128) & _MASK_127, "pool: floor > target"
+    assert size == 0 or size >= self._floor_state & pool_shares.MASK_128, "pool: floor > target"
     self.target_size = size
     log pool_shares.ParamSet(param="target_size", value=size)
 
@@ -437,9 +435,8 @@ def set_floor_size(size: uint256):
     access_control._check_role(RISK_ADMIN_ROLE, msg.sender)
     target: uint256 = self.target_size
     assert target == 0 or size <= target, "pool: floor > target"
-    assert size <= _MASK_127, "pool: floor too large"
-    state_: uint256 = self._floor_state
-    self._floor_state = (state_ & ~(_MASK_127 << 128)) | (size << 128)
+    assert size <= pool_shares.MASK_128, "pool: floor too large"
+    self._floor_state = (self._floor_state >> 255 << 255) | size
     log pool_shares.ParamSet(param="floor_size", value=size)
     self._signal()
 
@@ -601,7 +598,7 @@ def floor_size() -> uint256:
             the bad debt it paid (quote units; 0 = no floor).
     @return uint256 Quote units.
     """
-    return (self._floor_state >> 128) & _MASK_127
+    return self._floor_state & pool_shares.MASK_128
 
 
 @external
@@ -612,15 +609,16 @@ def refillable() -> uint256:
             most a top-up below the floor may bring (withdrawals are never refilled).
     @return uint256 Quote units.
     """
-    return (self._floor_state & pool_shares.MASK_128) - 1
+    return pool_shares._clock >> 128
 
 
 @external
 @view
 def stressed() -> bool:
     """
-    @notice The stress flag: the pool was below its floor at its last refresh (cover, income,
-            deposit, mint, rebalance, set_floor_size); every flip emitted Stress.
+    @notice The stress flag: the pool was below its floor at its last refresh (income, deposit,
+            mint, rebalance, set_floor_size; after a cover, the keeper's rebalance); every flip
+            emitted Stress.
     @return bool The flag.
     """
     return self._floor_state >> 255 == 1
@@ -645,7 +643,7 @@ def below_floor() -> bool:
 @internal
 @view
 def _below_floor() -> bool:
-    return pool_shares._assets & pool_shares.MASK_128 < (self._floor_state >> 128) & _MASK_127
+    return pool_shares._assets & pool_shares.MASK_128 < self._floor_state & pool_shares.MASK_128
 
 
 @internal
@@ -654,7 +652,7 @@ def _signal():
     @dev Refresh the stress flag; emit Stress when it flips (below the floor / recovered).
     """
     state_: uint256 = self._floor_state
-    floor_: uint256 = (state_ >> 128) & _MASK_127
+    floor_: uint256 = state_ & pool_shares.MASK_128
     managed: uint256 = pool_shares._assets & pool_shares.MASK_128
     below: bool = managed < floor_
     if below != (state_ >> 255 == 1):

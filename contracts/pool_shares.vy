@@ -44,7 +44,9 @@
           income keep working too.
 @dev Storage packs the hot state in two slots:
        _assets : managed assets (low 128) | income locked at the last checkpoint (high 128)
-       _clock  : last checkpoint time (low 64) | vesting end time (high 64 of the low 128)
+       _clock  : last checkpoint time (low 64) | vesting end time (high 64 of the low 128) | high 128
+                 kept for the importing pool (InsurancePool: refillable bad debt), never read here and
+                 preserved by every write, so a cover that checkpoints pays for one slot write only
      unvested(t) = ceil(locked * (end - t) / (end - last)) for t < end, else 0: it only ever
      falls between checkpoints, and a checkpoint keeps it unchanged, so totalAssets() never
      jumps except through income (up), deposits/redeems (price-neutral up to rounding in the
@@ -686,7 +688,7 @@ def _add_income(amount: uint256):
         locked = 0
     end = block.timestamp + span
     self._assets = managed | (locked << 128)
-    self._clock = block.timestamp | (end << 64)
+    self._clock = block.timestamp | (end << 64) | (clock >> 128 << 128)
     log IncomeAdded(amount=amount, unvested=locked, vesting_end=end)
 
 
