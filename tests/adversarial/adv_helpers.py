@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ape import chain, project
 
+from backstop.client.pools import DEFAULT_POOL_PARAMS
 from backstop.core.units import quote
 
 
@@ -99,7 +100,7 @@ def deploy_hostile_market(deployer, treasury):
         token, "Hostile LP", "hLP", 0, vault, backstop, MAX_UINT256, 0, sender=deployer
     )
     backstop.grantRole(backstop.INCOME_ROLE(), pool, sender=deployer)
-    backstop.set_segment_pool(0, pool, sender=deployer)
+    backstop.set_member(pool, DEFAULT_POOL_PARAMS["draw_cap_bps"], sender=deployer)
     configurator.set_segment_pool(0, pool, sender=deployer)
     pool.set_redeem_delays(0, 3600, sender=deployer)
     return token, vault, pool, backstop

@@ -143,7 +143,7 @@ def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker,
                                                           usd, books):
     """Attacker 1,000 SOL long at 150 (150,000 notional) with 16,000 in alts; SOL crashes to
     50 (deficit 84,000). Waterfall: the alts pool pays all it has (20,000), the backstop
-    exactly its per-segment cap (25% of 100,000), the rest is socialized by ADL against the
+    exactly its member cap (25% of 100,000), the rest is socialized by ADL against the
     profitable short. The majors pool does not move by one wei, the backstop keeps 75%."""
     majors_pool, alts_pool, backstop = system.pools["majors"], system.pools["alts"], system.backstop
     majors0 = pool_state(system, majors_pool)
@@ -163,7 +163,7 @@ def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker,
     (cover,) = events(receipt, alts_pool.Cover)
     (draw,) = events(receipt, backstop.Draw)
     assert cover.paid_by_pool == usd(20_000) and cover.paid_by_backstop == usd(25_000) and cover.unpaid == 0
-    assert draw.segment == alts and draw.paid == usd(25_000)
+    assert draw.member == alts_pool.address and draw.paid == usd(25_000)
     assert dl.socialized_loss == usd(84_000) - usd(45_000)
     assert int(system.vault.collateral(attacker, alts)) == 0
     assert pool_state(system, majors_pool) == majors0
@@ -172,7 +172,7 @@ def test_luna_crash_in_alts_never_reaches_the_majors_pool(env, system, attacker,
     pnl = agent.end()
     assert pnl == -usd(16_000)
     # a second crash the same day: the backstop cap is spent, nothing more leaves it
-    assert int(backstop.draw_capacity(alts)) == 0
+    assert int(backstop.draw_capacity(alts_pool)) == 0
     books.check()
 
 

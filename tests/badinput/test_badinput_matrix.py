@@ -42,6 +42,8 @@ class World:
         self.token, self.backstop = system.token, system.backstop
         self.pool = system.pools["majors"]
         self.alts_pool = system.pools["alts"]
+        self.liquidator = system.liquidator  # the backstop's liquidator of last resort
+        self.accounts = accounts
         names = ["deployer", "maker", "trader", "keeper", "lp", "attacker", "treasury", "other"]
         self.acct = {n: accounts[i] for i, n in enumerate(names)}
         self.eth = system.markets["ETH-PERP"].id
@@ -165,6 +167,24 @@ def _answer(value, updated_delta=0):
 
 def _price(label, p):
     return lambda w: w.price(label, p)
+
+
+def _auction_over(w):
+    """`other` (short 10 ETH) liquidatable at 3,300, flagged, and its whole auction run out."""
+    w.price("ETH-PERP", 3300)
+    flagged = w.engine.flag(w.other, w.majors, sender=w.keeper).timestamp
+    chain.mine(1, timestamp=flagged + int(w.engine.params().auction_duration))
+
+
+def _fill_members(w):
+    """Register members up to MAX_MEMBERS (the two segment pools are members already)."""
+    for i in range(int(w.backstop.MAX_MEMBERS()) - int(w.backstop.member_count())):
+        w.backstop.set_member(f"0x{i + 1:040x}", 1, sender=w.deployer)
+
+
+def _lend_to_liquidator(w):
+    """The liquidator borrows 1 unit of the backstop: it now holds assets (deployed > 0)."""
+    w.backstop.fund_liquidator(1, sender=w.impersonate(w.liquidator.address, w.accounts))
 
 
 B = lambda *a: (lambda w: a)  # noqa: E731  fixed args
@@ -418,6 +438,27 @@ CASES: list[Case] = [
          "vault: no bad debt"),
     Case("engine.settle_bad_debt/paused", "engine", "settle_bad_debt", lambda w: (w.keeper, 0), "attacker", PAUSED,
          setup=_pause("engine")),
+    Case("engine.set_liquidator/attacker", "engine", "set_liquidator", lambda w: (w.attacker,), "attacker",
+         ROLE_MISSING),
+    Case("engine.takeover/healthy", "engine", "takeover", lambda w: (w.maker, w.eth, wad(1)), "attacker",
+         "engine: auction not over"),
+    Case("engine.takeover/auction-running", "engine", "takeover", lambda w: (w.other, w.eth, wad(10)), "attacker",
+         "engine: auction not over",
+         setup=lambda w: (w.price("ETH-PERP", 3300), w.engine.flag(w.other, w.majors, sender=w.keeper))),
+    Case("engine.takeover/zero-size", "engine", "takeover", lambda w: (w.other, w.eth, 0), "attacker",
+         "engine: zero size", setup=_auction_over),
+    Case("engine.takeover/unknown-market", "engine", "takeover", lambda w: (w.other, 99, wad(1)), "attacker",
+         "vault: unknown market", setup=_auction_over),
+    Case("engine.takeover/no-position-in-market", "engine", "takeover", lambda w: (w.other, w.btc, wad(1)), "attacker",
+         "engine: no position", setup=_auction_over),
+    Case("engine.takeover/past-caps", "engine", "takeover", lambda w: (w.other, w.eth, wad(10)), "attacker",
+         "engine: takeover refused", setup=_auction_over),  # 33,000 notional > 10% of a 50,000 backstop
+    Case("engine.takeover/self", "engine", "takeover", lambda w: (w.liquidator, w.eth, wad(1)), "attacker",
+         "engine: self-liquidation"),
+    Case("engine.takeover/no-liquidator", "engine", "takeover", lambda w: (w.other, w.eth, wad(1)), "attacker",
+         "engine: no liquidator", setup=lambda w: (_auction_over(w), w.engine.set_liquidator(ZERO, sender=w.deployer))),
+    Case("engine.takeover/paused", "engine", "takeover", lambda w: (w.other, w.eth, wad(1)), "attacker", PAUSED,
+         setup=lambda w: (_auction_over(w), w.engine.pause(sender=w.deployer))),
 ]
 
 
@@ -479,13 +520,24 @@ def _pool_cases(attr: str, prefix: str) -> list[Case]:
              "erc20: insufficient allowance"),
         Case(f"{attr}.approve/zero-address", attr, "approve", lambda w: (ZERO, 1), "lp",
              "erc20: approve to the zero address"),
-        Case(f"{attr}.permit/expired", attr, "permit",
-             lambda w: (w.lp, w.attacker, 1, 0, 27, b"\x00" * 32, b"\x00" * 32), "attacker", "erc20: expired deadline"),
     ]
 
 
 POOL_ONLY = [
     Case("pool.set_target_size/attacker", "pool", "set_target_size", B(0), "attacker", ROLE_MISSING),
+    Case("pool.set_target_size/below-floor", "pool", "set_target_size", B(10**9 - 1), "deployer",
+         "pool: floor > target", setup=lambda w: w.pool.set_floor_size(10**9, sender=w.deployer)),
+    Case("pool.set_floor_size/attacker", "pool", "set_floor_size", B(0), "attacker", ROLE_MISSING),
+    Case("pool.set_floor_size/above-target", "pool", "set_floor_size", B(10**9 + 1), "deployer",
+         "pool: floor > target", setup=lambda w: w.pool.set_target_size(10**9, sender=w.deployer)),
+    Case("pool.set_floor_size/maxuint-above-target", "pool", "set_floor_size", B(MAX), "deployer",
+         "pool: floor > target", setup=lambda w: w.pool.set_target_size(10**9, sender=w.deployer)),
+    Case("pool.set_surplus_routing/attacker", "pool", "set_surplus_routing", lambda w: (w.attacker, 0), "attacker",
+         ROLE_MISSING),
+    Case("pool.set_surplus_routing/10001", "pool", "set_surplus_routing", lambda w: (w.treasury, 10_001), "deployer",
+         "pool: bps > 10000"),
+    Case("pool.set_surplus_routing/maxuint", "pool", "set_surplus_routing", lambda w: (w.treasury, MAX), "deployer",
+         "pool: bps > 10000"),
     Case("pool.set_backstop_income_share/attacker", "pool", "set_backstop_income_share", B(0), "attacker",
          ROLE_MISSING),
     Case("pool.set_backstop_income_share/10001", "pool", "set_backstop_income_share", B(10_001), "deployer",
@@ -505,23 +557,51 @@ BACKSTOP_ONLY = [
          "backstop: bps > 10000"),
     Case("backstop.set_global_draw_cap/maxuint", "backstop", "set_global_draw_cap", B(MAX), "deployer",
          "backstop: bps > 10000"),
-    Case("backstop.set_draw_cap/attacker", "backstop", "set_draw_cap", B(0, 1), "attacker", ROLE_MISSING),
-    Case("backstop.set_draw_cap/10001", "backstop", "set_draw_cap", B(10_001, 1), "deployer",
-         "backstop: bps > 10000"),
-    Case("backstop.set_draw_cap/window-zero", "backstop", "set_draw_cap", B(0, 0), "deployer", "backstop: bad window"),
-    Case("backstop.set_draw_cap/window-maxuint", "backstop", "set_draw_cap", B(0, MAX), "deployer",
+    Case("backstop.set_draw_window/attacker", "backstop", "set_draw_window", B(1), "attacker", ROLE_MISSING),
+    Case("backstop.set_draw_window/zero", "backstop", "set_draw_window", B(0), "deployer", "backstop: bad window"),
+    Case("backstop.set_draw_window/366-days", "backstop", "set_draw_window", B(366 * 86400), "deployer",
          "backstop: bad window"),
-    Case("backstop.set_segment_pool/attacker", "backstop", "set_segment_pool", lambda w: (0, w.attacker), "attacker",
+    Case("backstop.set_draw_window/maxuint", "backstop", "set_draw_window", B(MAX), "deployer", "backstop: bad window"),
+    Case("backstop.set_member/attacker", "backstop", "set_member", lambda w: (w.attacker, 1), "attacker", ROLE_MISSING),
+    Case("backstop.set_member/zero-pool", "backstop", "set_member", B(ZERO, 1), "deployer", "backstop: zero pool"),
+    Case("backstop.set_member/10001", "backstop", "set_member", lambda w: (w.pool, 10_001), "deployer",
+         "backstop: bps > 10000"),
+    Case("backstop.set_member/maxuint", "backstop", "set_member", lambda w: (w.pool, MAX), "deployer",
+         "backstop: bps > 10000"),
+    Case("backstop.set_member/too-many", "backstop", "set_member", lambda w: (w.attacker, 1), "deployer",
+         "backstop: too many members", setup=_fill_members),
+    Case("backstop.set_liquidator/attacker", "backstop", "set_liquidator", lambda w: (w.attacker,), "attacker",
          ROLE_MISSING),
-    Case("backstop.draw/attacker", "backstop", "draw", lambda w: (0, 1, w.attacker), "attacker",
-         "backstop: not segment pool"),
-    Case("backstop.draw/unknown-segment", "backstop", "draw", lambda w: (99, 1, w.attacker), "attacker",
-         "backstop: not segment pool"),
-    Case("backstop.draw/other-segments-pool", "backstop", "draw", lambda w: (1, 1, w.vault), "as:pool",
-         "backstop: not segment pool"),
-    Case("backstop.draw/zero", "backstop", "draw", lambda w: (0, 0, w.vault), "as:pool", "backstop: zero amount"),
-    Case("backstop.draw/zero-recipient", "backstop", "draw", lambda w: (0, 1, ZERO), "as:pool",
+    Case("backstop.set_liquidator/holds-assets", "backstop", "set_liquidator", B(ZERO), "deployer",
+         "backstop: liquidator holds assets", setup=_lend_to_liquidator),
+    Case("backstop.fund_liquidator/attacker", "backstop", "fund_liquidator", B(1), "attacker",
+         "backstop: not liquidator"),
+    Case("backstop.fund_liquidator/zero", "backstop", "fund_liquidator", B(0), "as:liquidator",
+         "backstop: zero amount"),
+    Case("backstop.fund_liquidator/maxuint", "backstop", "fund_liquidator", B(MAX), "as:liquidator",
+         "backstop: not enough idle assets"),
+    Case("backstop.settle_liquidator/attacker", "backstop", "settle_liquidator", B(0, 0), "attacker",
+         "backstop: not liquidator"),
+    Case("backstop.settle_liquidator/exceeds-book", "backstop", "settle_liquidator", B(1, 0), "as:liquidator",
+         "backstop: release exceeds book"),
+    Case("backstop.settle_liquidator/maxuint", "backstop", "settle_liquidator", B(MAX, MAX), "as:liquidator",
+         "backstop: release exceeds book", setup=_lend_to_liquidator),
+    Case("backstop.draw/attacker", "backstop", "draw", lambda w: (1, w.attacker), "attacker",
+         "backstop: not a member"),
+    Case("backstop.draw/vault", "backstop", "draw", lambda w: (1, w.vault), "as:vault",
+         "backstop: not a member"),  # the vault cannot draw directly, only its pools
+    Case("backstop.draw/removed-member", "backstop", "draw", lambda w: (1, w.vault), "as:pool",
+         "backstop: not a member", setup=lambda w: w.backstop.set_member(w.pool, 0, sender=w.deployer)),
+    Case("backstop.draw/zero", "backstop", "draw", lambda w: (0, w.vault), "as:pool", "backstop: zero amount"),
+    Case("backstop.draw/zero-recipient", "backstop", "draw", lambda w: (1, ZERO), "as:pool",
          "backstop: zero recipient"),
+    Case("backstop.top_up/attacker", "backstop", "top_up", B(1), "attacker", "backstop: not a member"),
+    Case("backstop.top_up/removed-member", "backstop", "top_up", B(1), "as:pool", "backstop: not a member",
+         setup=lambda w: w.backstop.set_member(w.pool, 0, sender=w.deployer)),
+    Case("backstop.top_up/zero", "backstop", "top_up", B(0), "as:pool", "backstop: zero amount"),
+    # EIP-2612 permit: only the BackstopPool exports it (InsurancePool dropped it for EIP-170)
+    Case("backstop.permit/expired", "backstop", "permit",
+         lambda w: (w.lp, w.attacker, 1, 0, 27, b"\x00" * 32, b"\x00" * 32), "attacker", "erc20: expired deadline"),
     Case("backstop.notify_income/zero", "backstop", "notify_income", B(0), "as:pool", "backstop: zero amount"),
 ]
 
@@ -655,7 +735,8 @@ def test_matrix_covers_every_external_state_changing_function(w):
     covered = {(c.contract, c.fn) for c in ALL_CASES}
     # liquidate_batch never reverts for a bad item: test_liquidate_batch_skips_what_liquidate_refuses
     # replays every bad liquidate input through it
-    exempt: set[tuple[str, str]] = {("engine", "liquidate_batch")}
+    # rebalance takes no input and never reverts: test_rebalance_inside_the_band_moves_nothing
+    exempt: set[tuple[str, str]] = {("engine", "liquidate_batch"), ("pool", "rebalance")}
     missing = []
     for attr in ("vault", "configurator", "engine", "pool", "backstop", "oracle"):
         contract = getattr(w, attr)
@@ -663,3 +744,21 @@ def test_matrix_covers_every_external_state_changing_function(w):
             if (attr, abi.name) not in covered and (attr, abi.name) not in exempt:
                 missing.append(f"{attr}.{abi.name}")
     assert not missing, missing
+
+
+def test_rebalance_inside_the_band_moves_nothing(w):
+    """rebalance is permissionless and takes no input: called by anyone on a pool inside its band
+    (no target, no floor) it returns 0, emits no Rebalanced and moves no quote token."""
+    assert (int(w.pool.target_size()), int(w.pool.floor_size())) == (0, 0)
+    before = _balances(w, w.attacker)
+    assert w.pool.rebalance.call(sender=w.attacker) == 0
+    receipt = w.pool.rebalance(sender=w.attacker)
+    assert list(receipt.decode_logs(w.pool.Rebalanced)) == []
+    assert _balances(w, w.attacker) == before
+
+
+def test_insurance_pool_has_no_permit(w):
+    """EIP-2612 permit lives on the BackstopPool only (InsurancePool dropped it for EIP-170)."""
+    names = {abi.name for abi in w.pool.contract_type.abi if getattr(abi, "name", None)}
+    assert not names & {"permit", "nonces", "DOMAIN_SEPARATOR", "eip712Domain"}
+    assert "permit" in {abi.name for abi in w.backstop.contract_type.mutable_methods}

@@ -84,7 +84,7 @@ def logged_events(system, label: str) -> list[tuple[int, str]]:
     markets = {m.id for m in system.markets.values() if m.segment == segment}
     stop = chain.blocks.head.number + 1
     logs = [*pool.Cover.range(0, stop),
-            *[x for x in system.backstop.Draw.range(0, stop) if int(x.segment) == segment],
+            *[x for x in system.backstop.Draw.range(0, stop) if x.member == pool.address],
             *[x for x in system.engine.Liquidated.range(0, stop) if int(x.market) in markets],
             *[x for x in system.engine.Deleveraged.range(0, stop) if int(x.market) in markets],
             *[x for x in system.engine.BadDebtSettled.range(0, stop) if int(x.segment) == segment],
@@ -121,7 +121,7 @@ def test_crash_shows_in_the_figures(browser, server, story):
     assert units(unpaid, decimals) == sum(int(b["unpaid"]) for b in story.ledger.bad_debt) == 0
     assert units(socialized, decimals) == 0 and story.ledger.adl == 0
     assert units(text_of(browser, "headroom"), decimals) == int(story.system.backstop.draw_capacity(
-        story.system.segments["alts"]))
+        story.system.pools["alts"]))
     assert units(text_of(browser, "adl-distance"), decimals) == int(story.system.pools["alts"].cover_reach())
 
 

@@ -29,9 +29,11 @@ def test_zero_amounts(pool, backstop, token, settler, lp, deployer, usd):
     backstop.grantRole(backstop.INCOME_ROLE(), settler, sender=deployer)
     with ape.reverts("backstop: zero amount"):
         backstop.notify_income(0, sender=settler)
-    backstop.set_segment_pool(9, settler, sender=deployer)
+    backstop.set_member(settler, 2500, sender=deployer)
     with ape.reverts("backstop: zero amount"):
-        backstop.draw(9, 0, settler, sender=settler)
+        backstop.draw(0, settler, sender=settler)
+    with ape.reverts("backstop: zero amount"):
+        backstop.top_up(0, sender=settler)
 
 
 def test_dust_deposit_and_redeem(pool, token, settler, lp, lp2, usd):
@@ -56,8 +58,10 @@ def test_unauthorized_income_cover_draw(pool, backstop, token, attacker, lp, usd
         pool.cover(usd(10), sender=attacker)
     with ape.reverts(MISSING_ROLE):
         backstop.notify_income(usd(10), sender=attacker)
-    with ape.reverts("backstop: not segment pool"):
-        backstop.draw(0, usd(10), attacker, sender=attacker)
+    with ape.reverts("backstop: not a member"):
+        backstop.draw(usd(10), attacker, sender=attacker)
+    with ape.reverts("backstop: not a member"):
+        backstop.top_up(usd(10), sender=attacker)
     assert pool.totalAssets() == usd(100)
 
 
@@ -71,8 +75,8 @@ def test_unauthorized_income_cover_draw(pool, backstop, token, attacker, lp, usd
         lambda p, b, a: p.set_backstop_income_share(1, sender=a),
         lambda p, b, a: p.set_max_cover_per_block(1, sender=a),
         lambda p, b, a: p.pause(sender=a),
-        lambda p, b, a: b.set_segment_pool(0, a, sender=a),
-        lambda p, b, a: b.set_draw_cap(1, 1, sender=a),
+        lambda p, b, a: b.set_member(a, 1, sender=a),
+        lambda p, b, a: b.set_draw_window(1, sender=a),
         lambda p, b, a: b.set_global_draw_cap(1, sender=a),
         lambda p, b, a: b.set_deposit_cap(1, sender=a),
         lambda p, b, a: b.set_redeem_delays(1, 3600, sender=a),
@@ -81,7 +85,7 @@ def test_unauthorized_income_cover_draw(pool, backstop, token, attacker, lp, usd
     ],
     ids=[
         "deposit_cap", "target_size", "redeem_delays", "income_vesting", "backstop_share",
-        "max_cover", "pause", "bs_segment_pool", "bs_draw_cap", "bs_global_draw_cap", "bs_deposit_cap",
+        "max_cover", "pause", "bs_member", "bs_draw_window", "bs_global_draw_cap", "bs_deposit_cap",
         "bs_redeem_delays", "bs_income_vesting", "bs_pause",
     ],
 )
@@ -164,9 +168,11 @@ def test_param_bounds(pool, backstop, deployer):
     with ape.reverts("pool: vesting too long"):
         pool.set_income_vesting(366 * 86400, sender=deployer)
     with ape.reverts("backstop: bps > 10000"):
-        backstop.set_draw_cap(10_001, 86400, sender=deployer)
+        backstop.set_member(deployer, 10_001, sender=deployer)
     with ape.reverts("backstop: bad window"):
-        backstop.set_draw_cap(2500, 0, sender=deployer)
+        backstop.set_draw_window(0, sender=deployer)
+    with ape.reverts("backstop: bad window"):
+        backstop.set_draw_window(365 * 86400 + 1, sender=deployer)
 
 
 def test_fee_on_transfer_token_rejected(deployer, settler, lp):

@@ -1,5 +1,5 @@
-"""Loss waterfall: pool first, then backstop within the segment's cap; unpaid is reported;
-per-block limit; segment isolation (invariant 9); draw cap per segment per window."""
+"""Loss waterfall: pool first, then backstop within the member's cap; unpaid is reported;
+per-block limit; segment isolation (invariant 9); draw cap per member pool per window."""
 
 import ape
 from ape import chain
@@ -37,10 +37,11 @@ def test_backstop_pays_up_to_cap_rest_unpaid(pool, backstop, token, settler, lp,
     assert pool.max_cover() == usd(100) + usd(250)
     receipt, log, [draw] = _cover(pool, backstop, settler, token, usd(500))
     assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(100), usd(250), usd(150))
-    assert (draw.segment, draw.requested, draw.paid, draw.recipient) == (0, usd(400), usd(250), settler.address)
+    assert (draw.member, draw.requested, draw.paid, draw.recipient) == (
+        pool.address, usd(400), usd(250), settler.address)
     assert pool.totalAssets() == 0 and backstop.totalAssets() == usd(750)
-    assert backstop.draw_capacity(0) == 0 and pool.max_cover() == 0
-    # within the same window the backstop pays nothing more for this segment: all unpaid, evented
+    assert backstop.draw_capacity(pool) == 0 and pool.max_cover() == 0
+    # within the same window the backstop pays nothing more for this member: all unpaid, evented
     receipt, log, [draw] = _cover(pool, backstop, settler, token, usd(10))
     assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (0, 0, usd(10))
     assert draw.paid == 0
@@ -51,7 +52,7 @@ def test_draw_cap_resets_after_window(pool, backstop, token, settler, lp, usd):
     receipt, log, _ = _cover(pool, backstop, settler, token, usd(300))
     assert log.paid_by_backstop == usd(250) and log.unpaid == usd(50)
     start = receipt.timestamp
-    assert backstop.draw_state(0) == (start, usd(250), usd(250))
+    assert backstop.draw_state(pool) == (start, usd(250), usd(250))
     next_tx_at(start + DAY - 1)
     _, log, _ = _cover(pool, backstop, settler, token, usd(10))
     assert log.paid_by_backstop == 0
@@ -59,7 +60,7 @@ def test_draw_cap_resets_after_window(pool, backstop, token, settler, lp, usd):
     receipt, log, _ = _cover(pool, backstop, settler, token, usd(300))
     # new window: cap = 25% of the 750 left
     assert log.paid_by_backstop == usd(750) // 4 and log.unpaid == usd(300) - usd(750) // 4
-    assert backstop.draw_state(0) == (receipt.timestamp, usd(750) // 4, usd(750) // 4)
+    assert backstop.draw_state(pool) == (receipt.timestamp, usd(750) // 4, usd(750) // 4)
 
 
 def test_segment_isolation(pool, alts_pool, backstop, token, settler, lp, lp2, usd):
@@ -71,11 +72,11 @@ def test_segment_isolation(pool, alts_pool, backstop, token, settler, lp, lp2, u
     assert (log.paid_by_pool, log.paid_by_backstop) == (usd(100), usd(250))
     # the majors deficit never reached the alts pool
     assert (alts_pool.totalAssets(), token.balanceOf(alts_pool), alts_pool.assets_per_share()) == alts_before
-    # the alts segment keeps its own cap at the backstop (25% of what the backstop holds now)
-    assert backstop.draw_capacity(1) == usd(750) // 4
+    # the alts pool keeps its own cap at the backstop (25% of what the backstop holds now)
+    assert backstop.draw_capacity(alts_pool) == usd(750) // 4
     _, log, [draw] = _cover(alts_pool, backstop, settler, token, usd(1000))
     assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(400), usd(750) // 4, usd(600) - usd(750) // 4)
-    assert draw.segment == 1
+    assert draw.member == alts_pool.address
     assert pool.totalAssets() == 0
 
 
@@ -92,24 +93,27 @@ def test_per_block_limit(pool, backstop, token, settler, lp, deployer, usd):
     assert (log.paid_by_pool, log.paid_by_backstop) == (usd(60), usd(40))
 
 
-def test_backstop_draw_only_by_segment_pool(pool, backstop, token, settler, attacker, deployer, lp, usd):
+def test_backstop_draw_only_by_members(pool, backstop, token, settler, attacker, other, deployer, lp, usd):
     deposit(token, backstop, lp, usd(1000))
-    with ape.reverts("backstop: not segment pool"):
-        backstop.draw(0, usd(10), attacker, sender=attacker)
-    with ape.reverts("backstop: not segment pool"):
-        backstop.draw(7, usd(10), attacker, sender=attacker)  # unregistered segment
-    backstop.set_segment_pool(5, attacker, sender=deployer)
-    with ape.reverts("backstop: not segment pool"):
-        backstop.draw(0, usd(10), attacker, sender=attacker)  # registered for 5, not 0
-    with ape.reverts("backstop: not segment pool"):
-        backstop.draw(0, usd(10), settler, sender=settler)  # the vault cannot draw directly either
+    with ape.reverts("backstop: not a member"):
+        backstop.draw(usd(10), attacker, sender=attacker)
+    with ape.reverts("backstop: not a member"):
+        backstop.top_up(usd(10), sender=attacker)
+    backstop.set_member(other, 2500, sender=deployer)
+    with ape.reverts("backstop: not a member"):
+        backstop.draw(usd(10), attacker, sender=attacker)  # another address is a member, not this one
+    with ape.reverts("backstop: not a member"):
+        backstop.draw(usd(10), settler, sender=settler)  # the vault cannot draw directly either
+    backstop.set_member(other, 0, sender=deployer)  # removed: no longer draws
+    with ape.reverts("backstop: not a member"):
+        backstop.draw(usd(10), other, sender=other)
     assert backstop.totalAssets() == usd(1000)
 
 
 def test_unregistered_pool_reports_unpaid(pool, backstop, token, settler, lp, deployer, usd):
     deposit(token, pool, lp, usd(10))
     deposit(token, backstop, lp, usd(1000))
-    backstop.set_segment_pool(0, "0x0000000000000000000000000000000000000000", sender=deployer)
+    backstop.set_member(pool, 0, sender=deployer)
     assert pool.max_cover() == usd(10)
     _, log, draws = _cover(pool, backstop, settler, token, usd(50))
     assert (log.paid_by_pool, log.paid_by_backstop, log.unpaid) == (usd(10), 0, usd(40)) and draws == []
@@ -135,14 +139,14 @@ def test_cover_reach_ignores_the_per_block_limit(pool, backstop, token, settler,
     assert (log.paid_by_pool, log.paid_by_backstop) == (usd(60), usd(40))
     # views run in the cover's block: the pool's limit is consumed for this block
     assert pool.cover_capacity() == 0
-    assert pool.max_cover() == backstop.draw_capacity(0) == usd(210)
+    assert pool.max_cover() == backstop.draw_capacity(pool) == usd(210)
     assert pool.cover_reach() == usd(940) + usd(210)
     # unregistered at the backstop: the pool's own assets only
-    backstop.set_segment_pool(0, "0x0000000000000000000000000000000000000000", sender=deployer)
+    backstop.set_member(pool, 0, sender=deployer)
     assert pool.cover_reach() == usd(940)
     # an empty pool and a spent backstop cap reach nothing
     pool.set_max_cover_per_block(MAX_UINT256, sender=deployer)
-    backstop.set_segment_pool(0, pool, sender=deployer)
+    backstop.set_member(pool, 2500, sender=deployer)
     _cover(pool, backstop, settler, token, usd(10_000))
     assert pool.cover_reach() == 0 == pool.max_cover()
 

@@ -20,14 +20,14 @@ def test_deploy_pools_with_params(deployer, settler, token):
     assert set(pools) == {"majors", "alts", "exotics"}
     for label, pool in pools.items():
         assert pool.segment() == system.segments[label]
-        assert backstop.segment_pool(pool.segment()) == pool.address
+        assert backstop.member_cap_bps(pool) == 1000  # a member by address, with the draw cap given
         assert backstop.hasRole(backstop.INCOME_ROLE(), pool)
         assert pool.hasRole(pool.COVER_ROLE(), settler) and pool.hasRole(pool.INCOME_ROLE(), settler)
         assert (pool.cooldown(), pool.redeem_window(), pool.income_vesting()) == (3 * DAY, DAY, 2 * DAY)
         assert pool.backstop_income_share_bps() == 0 and pool.max_cover_per_block() == 123
     assert pools["majors"].deposit_cap() == 10**12
     assert pools["exotics"].deposit_cap() == 10**9 and pools["exotics"].target_size() == 5
-    assert backstop.draw_cap_bps() == 1000 and backstop.cooldown() == 3 * DAY
+    assert backstop.member_count() == 3 and backstop.cooldown() == 3 * DAY
     assert backstop.global_draw_cap_bps() == 3000 and backstop.draw_window() == DAY
 
 

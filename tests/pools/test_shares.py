@@ -16,11 +16,12 @@ def test_metadata(pool, alts_pool, backstop, token, settler):
     assert pool.segment() == 0 and alts_pool.segment() == 1
     assert pool.backstop() == backstop.address
     assert pool.hasRole(pool.INCOME_ROLE(), settler) and pool.hasRole(pool.COVER_ROLE(), settler)
-    assert backstop.segment_pool(0) == pool.address and backstop.segment_pool(1) == alts_pool.address
+    assert backstop.member_cap_bps(pool) == 2500 and backstop.member_cap_bps(alts_pool) == 2500
+    assert backstop.member_count() == 2
     assert backstop.hasRole(backstop.INCOME_ROLE(), pool) and backstop.hasRole(backstop.INCOME_ROLE(), alts_pool)
     assert (pool.cooldown(), pool.redeem_window(), pool.income_vesting()) == (7 * 86400, 2 * 86400, 86400)
     assert pool.backstop_income_share_bps() == 1000 and pool.max_cover_per_block() == 2**256 - 1
-    assert (backstop.draw_cap_bps(), backstop.draw_window()) == (2500, 86400)
+    assert (backstop.global_draw_cap_bps(), backstop.draw_window()) == (5000, 86400)
 
 
 def test_first_deposit_mints_at_par(pool, token, lp, usd):

@@ -71,7 +71,7 @@ def test_liquidation_matches_chain_to_the_wei(seed, system, deployer, maker, tra
         set_price(system, "ETH-PERP", mark, deployer)  # keep the feed fresh at the new time
         elapsed = int(chain.pending_timestamp) - start
     pool_assets = int(pool.managed_assets())
-    backstop_capacity = int(system.backstop.draw_capacity(majors))
+    backstop_capacity = int(system.backstop.draw_capacity(pool))  # what the majors pool may still draw
 
     model = liquidate(*state, np.array([mark], dtype=object), params, elapsed=elapsed)
     receipt = engine.liquidate(trader, eth.id, abs(size), sender=keeper)
