@@ -6,6 +6,9 @@ one market maker, a keeper `latency` seconds behind every oracle update, optiona
 from backstop.sim.agents; the path (backstop.sim.paths) drives the mock feeds. At the end
 the keeper settles what is left, everyone closes at the oracle price and tries to withdraw in
 full, and the conservation invariants (backstop.sim.model.check_invariants) are checked.
+An auction nobody takes goes to the backstop's liquidator of last resort (RunSpec.takeover; False
+deploys none: the ADL-only baseline), whose inventory the keeper unwinds after each pass
+(backstop.sim.takeover_compare compares the two).
 
 `sweep` runs the grid gap x keeper latency on Dask: every worker process starts its own
 Anvil once (ape's foundry provider, a random free port) and restores a snapshot of the empty
@@ -34,7 +37,7 @@ from backstop.client.deploy import System, deploy_risk_params, deploy_system
 from backstop.core.config import SystemConfig
 from backstop.core.volatility import VolMarginParams
 from backstop.core.units import WAD, quote, wad
-from backstop.keeper import Keeper, liquidate_all
+from backstop.keeper import Keeper, Report, liquidate_all, scan, unwind_inventory
 from backstop.sim.agents import DeficitDodger, Env, WhaleSelfLiquidator
 from backstop.sim.crowd import MarginAwareCrowd
 from backstop.sim.forecast import FastEwmaForecaster, grant_forecaster
@@ -69,9 +72,18 @@ class RunSpec:
     collateral_sigma: float = 0.0  # lognormal spread of trader collateral around trader_collateral (0: equal)
     rebalance_every: int = 1  # "margin" traders act every this many oracle updates
     keeper: str = "sequential"  # "sequential": liquidate_all per pass; "bot": backstop.keeper.Keeper (batched)
+    # the backstop's liquidator of last resort (BackstopLiquidator) is deployed; False: the ADL-only baseline
+    takeover: bool = True
+    # after its liquidations the keeper flags every liquidatable account it could not take (a flag needs no
+    # margin): the auction clock starts, so a position beyond its margin reaches the auction's end (takeover/ADL)
+    flagger: bool = False
+    # seconds of keeper passes (one per path.dt, at the last prices) after the path while an account is
+    # liquidatable or the liquidator holds inventory: the time its inventory takes to unwind (0: none)
+    aftermath: int = 0
     label: str = ""
 
 
+UNWIND_ROUNDS = 4  # chunks of the liquidator's inventory the keeper takes (and hedges) per segment per pass
 MAX_BOT_RUNS = 24  # Keeper runs per pass: each closes a close-factor share of every liquidatable position
 
 
@@ -92,8 +104,10 @@ class MarginModel:
     def __call__(self) -> SystemConfig:
         return self.config()
 
-    def config(self, scale: float = 1.0) -> SystemConfig:
-        base = SystemConfig(pools=dict(POOL_PARAMS), vol_margin=self.risk)
+    def config(self, scale: float = 1.0, takeover: bool = True) -> SystemConfig:
+        """`takeover=False`: no liquidator of last resort (ADL follows every unsold auction)."""
+        pools = dict(POOL_PARAMS) if takeover else {**POOL_PARAMS, "takeover": False}
+        base = SystemConfig(pools=pools, vol_margin=self.risk)
         if self.risk:
             return base
         markets = tuple(replace(m, im_ratio=_scaled(m.im_ratio, scale), mm_ratio=_scaled(m.mm_ratio, scale),
@@ -105,11 +119,12 @@ class MarginModel:
         interval = stock.min_interval if self.min_interval is None else self.min_interval
         return replace(stock, z=stock.z * scale, floor=stock.floor * scale, min_interval=interval)
 
-    def deploy(self, deployer: AccountAPI, scale: float = 1.0) -> System:
-        """A fresh system under this model (RiskParams configured with `risk_params(scale)` if it has it)."""
+    def deploy(self, deployer: AccountAPI, scale: float = 1.0, takeover: bool = True) -> System:
+        """A fresh system under this model (RiskParams configured with `risk_params(scale)` if it has it);
+        `takeover=False` deploys no liquidator of last resort."""
         if not self.risk:
-            return deploy_system(deployer, self.config(scale))
-        system = deploy_system(deployer, replace(self.config(scale), vol_margin=False))
+            return deploy_system(deployer, self.config(scale, takeover))
+        system = deploy_system(deployer, replace(self.config(scale, takeover), vol_margin=False))
         params = self.risk_params(scale)
         system.risk = deploy_risk_params(system, deployer, {label: params for label in system.markets})
         return system
@@ -196,12 +211,29 @@ class Result:
     forecasts: int = 0  # forecasts pushed ("predictive")
     trader_fills: int = 0  # fills the margin-aware traders made after their first open
     trader_refused: int = 0  # increases the vault refused ("vault: below initial margin")
+    # the liquidator of last resort (backstop.sim.takeover_compare)
+    takeover: bool = True  # the run's deployment has one (False: the ADL-only baseline)
+    takeovers: int = 0  # TakenOver events
+    takeover_notional: int = 0  # Σ size x price of TakenOver, quote units
+    takeover_refused: int = 0  # takeovers the liquidator's caps refused (sequential keeper's reverts)
+    takeover_pnl: int = 0  # to the backstop: Σ returned + equity still in its accounts - Σ margin lent
+    inventory_peak: int = 0  # the liquidator's largest notional at a sample, quote units
+    unwind_seconds: int = 0  # first TakenOver -> inventory back to 0 after the last one (lower bound if not)
+    unwound: bool = True  # the inventory was back to 0 before the run's end (none taken: True)
+    winners_hit: int = 0  # distinct counterparties of Deleveraged events
+    adl_notional: int = 0  # Σ size x price of Deleveraged (winners' positions closed by ADL; a flat account's
+    # residual ADL counts the piece it round-trips), quote units
+    backstop_drawdown: float = 0.0  # worst fall of the backstop's assets per share from its running peak
+    aftermath_seconds: int = 0  # keeper passes after the path (RunSpec.aftermath)
     failed: str = ""  # the exception that stopped the run early (its other figures are then empty)
     nav: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, majors, alts, backstop)
+    # (t, the liquidator's notional, the backstop's assets per share) after every oracle update and keeper pass
+    inventory: list[tuple[int, int, int]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("nav")
+        out.pop("inventory")
         return out
 
 
@@ -265,10 +297,15 @@ def _signals_off_main_thread() -> Iterator[None]:
 
 def quiet_reverts() -> None:
     """ape-foundry prints (and first fetches, with debug_traceTransaction) the call trace of every
-    reverted transaction; a keeper losing a race is normal here, so a sweep worker skips it."""
+    reverted transaction, and ape maps the revert onto the Vyper source for its Python traceback
+    (ape_vyper's trace_source: about 15 s per revert of a LiquidationEngine call on this machine);
+    a keeper losing a race or lacking the margin for a position is normal here, so a sweep worker
+    skips both (the revert message is kept)."""
+    import ape.exceptions as exceptions
     import ape_ethereum.trace as trace
 
     trace.Trace.show = lambda self, *args, **kwargs: None
+    exceptions._get_ape_traceback_from_tx = lambda txn: None
 
 
 def freeze_clock() -> None:
@@ -297,10 +334,11 @@ def failed_result(spec: RunSpec, err: Exception | None) -> Result:
     path = spec.path
     model = ("" if spec.margin_model == "default" else f"/{spec.margin_model}") + (
         "" if spec.keeper == "sequential" else f"/{spec.keeper}")
+    model += "" if spec.takeover else "/adl-only"
     return Result(label=spec.label or f"{path.name}/lat{spec.latency}{model}", path=path.name,
                   gap=path.gap if path.gap is not None else round(path.worst_step, 4), latency=spec.latency,
                   seed=spec.seed, margin_model=spec.margin_model, margin_scale=spec.margin_scale,
-                  failed=f"{type(err).__name__}: {err}"[:300])
+                  takeover=spec.takeover, failed=f"{type(err).__name__}: {err}"[:300])
 
 
 # ---------------------------------------------------------------- one run
@@ -324,7 +362,7 @@ def run(spec: RunSpec, system: System | None = None, cast: Cast | None = None) -
     """One stress run on the connected chain. `system`/`cast` default to a fresh deployment."""
     started = time.perf_counter()
     cast = cast or make_cast(spec)
-    system = system or MARGIN_MODELS[spec.margin_model].deploy(cast.deployer, spec.margin_scale)
+    system = system or MARGIN_MODELS[spec.margin_model].deploy(cast.deployer, spec.margin_scale, spec.takeover)
     _keep_alive.append(system)
     sim = Sim(spec, system, cast)
     sim.setup()
@@ -361,6 +399,10 @@ class Sim:
         self.forecaster: FastEwmaForecaster | None = None
         self.im_seconds = 0.0
         self.notional_seconds = 0.0
+        self.inventory: list[tuple[int, int, int]] = []  # (t, liquidator notional, backstop assets per share)
+        self.refused = 0  # takeovers refused by the liquidator's caps (sequential keeper reports)
+        self.aftermath_seconds = 0
+        self.forced_at: int | None = None  # when the run's end sold what the liquidator still held
 
     def usd(self, amount: float) -> int:
         return quote(amount, self.system.decimals)
@@ -540,20 +582,58 @@ class Sim:
                 agent.end()
 
     def keeper_pass(self) -> None:
-        """One liquidate_all per segment, then the keeper unwinds what it took over (a real
-        keeper hedges at once: it earns the discount and fees, not the market's next move)."""
+        """One liquidate_all per segment (takeover before ADL of an unsold auction), then the keeper
+        unwinds what it took over (a real keeper hedges at once: it earns the discount and fees, not the
+        market's next move); then it takes the backstop liquidator's inventory back at its discount
+        schedule (unwind_inventory, which also marks and reclaims its accounts) and hedges that too."""
         if self.forecaster is not None:
             self.forecaster.step()  # before the poke that applies it
+        owners = [a.address for a in self.cast.margin_accounts]
         if self.spec.keeper == "bot":
             self.bot_pass()
-            self.close_against_maker(self.cast.keeper, as_maker=True)
-            return
-        owners = [a.address for a in self.cast.margin_accounts]
-        if self.system.risk is not None:
-            self.poke_markets()
-        for segment in self.system.segments.values():
-            liquidate_all(self.system, self.cast.keeper, owners, segment)
+        else:
+            if self.system.risk is not None:
+                self.poke_markets()
+            for segment in self.system.segments.values():
+                self.note(liquidate_all(self.system, self.cast.keeper, owners, segment))
+        if self.spec.flagger:
+            self.flag_unsold(owners)
         self.close_against_maker(self.cast.keeper, as_maker=True)
+        if self.holds_inventory():
+            self.unwind_pass()
+
+    def unwind_pass(self) -> None:
+        """unwind_inventory one close-factor chunk at a time, each hedged at once (so a keeper whose margin
+        carries one chunk takes several per pass), up to UNWIND_ROUNDS chunks per segment."""
+        for segment in self.system.segments.values():
+            for _ in range(UNWIND_ROUNDS):
+                report = unwind_inventory(self.system, self.cast.keeper, segment, max_calls=1)
+                if not report.of("unwind"):
+                    break
+                self.close_against_maker(self.cast.keeper, as_maker=True)
+
+    def note(self, report: Report) -> None:
+        """Count the takeovers the liquidator's caps refused (engine.takeover reverts, ADL follows)."""
+        self.refused += sum(1 for a in report.of("error") if "takeover refused" in (a.error or ""))
+
+    def flag_unsold(self, owners: Sequence[str]) -> None:
+        """RunSpec.flagger: start the auction clock of every account still liquidatable after the keeper's
+        liquidations (what its margin could not carry). Neither keeper policy flags an account it cannot take,
+        so without this such an account would never reach the auction's end."""
+        engine = self.system.engine
+        for segment in self.system.segments.values():
+            for status in scan(self.system, owners, segment):
+                if not status.liquidatable or int(engine.flagged_at(status.owner, segment)) != 0:
+                    continue
+                try:
+                    engine.flag(status.owner, segment, sender=self.cast.keeper)
+                except ContractLogicError:
+                    pass
+
+    def holds_inventory(self) -> bool:
+        """The backstop's liquidator has an account (positions, or flat and not yet reclaimed)."""
+        liquidator = self.system.liquidator
+        return liquidator is not None and len(liquidator.accounts()) > 0
 
     def bot_pass(self) -> None:
         """The production keeper: Keeper runs (each one block's work, batched, receipts collected) until a
@@ -591,8 +671,12 @@ class Sim:
 
     def record_nav(self) -> None:
         nav = self.pool_nav()
-        self.nav.append((int(chain.blocks.head.timestamp) - self.t0, *nav))
+        t = int(chain.blocks.head.timestamp) - self.t0
+        self.nav.append((t, *nav))
         self.losses.append(self.pool_start - sum(nav) - self.lp_outflow if self.pool_start else 0)
+        liquidator = self.system.liquidator
+        held = int(liquidator.inventory()[0]) if liquidator is not None else 0
+        self.inventory.append((t, held, int(self.system.backstop.assets_per_share())))
 
     # -- the end ------------------------------------------------------------------
 
@@ -602,10 +686,39 @@ class Sim:
         self.refresh()
         for _ in range(4):
             self.keeper_pass()
+        self.aftermath()
+        self.sell_inventory()
         self.close_all()
         self.record_nav()
         self.wait_for_gates()
         self.withdrawals = {a.address: self.withdraw_all(a) for a in self.cast.margin_accounts}
+
+    def aftermath(self) -> None:
+        """RunSpec.aftermath: time goes on at the last prices, one keeper pass per path.dt, while an account is
+        liquidatable or the liquidator holds inventory (auctions flagged late end, the inventory unwinds)."""
+        if not self.spec.aftermath:
+            return
+        owners = [a.address for a in self.cast.margin_accounts]
+        start = now = int(chain.blocks.head.timestamp)
+        while now - start < self.spec.aftermath and (self.holds_inventory() or any(
+                s.liquidatable for seg in self.system.segments.values() for s in scan(self.system, owners, seg))):
+            now += self.spec.path.dt
+            chain.pending_timestamp = now
+            self.refresh()
+            self.keeper_pass()
+            self.record_nav()
+        self.aftermath_seconds = now - start
+
+    def sell_inventory(self) -> None:
+        """What the liquidator still holds at the end is sold to the market maker at the discount schedule (the
+        run's figures say it was not unwound), so every account can close and withdraw."""
+        liquidator = self.system.liquidator
+        if liquidator is None or not self.holds_inventory():
+            return
+        if int(liquidator.inventory()[0]) > 0:
+            self.forced_at = int(chain.blocks.head.timestamp)
+        for segment in self.system.segments.values():
+            unwind_inventory(self.system, self.cast.maker, segment, max_calls=64)
 
     def close_all(self) -> None:
         """Every account but the maker closes at the oracle price against the maker."""
@@ -649,9 +762,12 @@ class Sim:
         res.im_seconds, res.notional_seconds = self.im_seconds, self.notional_seconds
         res.avg_margin = round(self.im_seconds / self.notional_seconds, 6) if self.notional_seconds else 0.0
         res.forecasts = self.forecaster.pushes if self.forecaster is not None else 0
+        res.inventory, res.aftermath_seconds = self.inventory, self.aftermath_seconds
+        res.takeover_refused = self.refused
+        self.inventory_figures(res)
         if self.crowd is not None:
             res.trader_fills, res.trader_refused = self.crowd.fills, self.crowd.refused
-        errors = check_invariants(self.system, self.cast.everyone)
+        errors = check_invariants(self.system, self.cast.everyone)  # the liquidator's account is an actor too
         res.invariant_errors, res.first_error = len(errors), (errors[0][:200] if errors else "")
         return res
 
@@ -663,6 +779,29 @@ class Sim:
         if agent.after is None or isinstance(agent, WhaleSelfLiquidator):
             agent.end()
         return agent.pnl
+
+    def inventory_figures(self, res: Result) -> None:
+        """Backstop drawdown (assets per share against its running peak), the liquidator's peak inventory and
+        the time from the first TakenOver to its inventory back at 0 after the last one."""
+        peak, worst = 0, 0.0
+        for _, _, aps in self.inventory:
+            peak = max(peak, aps)
+            worst = max(worst, (peak - aps) / peak if peak else 0.0)
+        res.backstop_drawdown = round(worst, 6)
+        res.inventory_peak = max((held for _, held, _ in self.inventory), default=0)
+        if not self.takeover_times:
+            return
+        first = self.takeover_times[0] - self.t0
+        held = [i for i, (_, notional, _) in enumerate(self.inventory) if notional > 0]
+        if self.forced_at is not None:
+            res.unwound, end = False, self.forced_at - self.t0
+        elif not held:
+            end = first  # taken and unwound within the same keeper pass
+        elif held[-1] + 1 < len(self.inventory):
+            end = self.inventory[held[-1] + 1][0]
+        else:
+            res.unwound, end = False, self.inventory[-1][0]
+        res.unwind_seconds = max(end - first, 0)
 
     def pool_figures(self, res: Result) -> None:
         totals = [sum(n[1:]) for n in self.nav]
@@ -694,6 +833,23 @@ class Sim:
         adl = list(self.system.engine.Deleveraged.range(start, stop))
         res.adl_events, res.adl_socialized = len(adl), sum(int(log.socialized_loss) for log in adl)
         res.liquidations = len(list(self.system.engine.Liquidated.range(start, stop)))
+        res.winners_hit = len({str(log.counterparty) for log in adl})
+        scale = int(self.system.vault.notional_scale())
+        res.adl_notional = sum(int(log.size) * int(log.price) // scale for log in adl)
+        self.takeover_times: list[int] = []
+        if self.system.liquidator is None:
+            return
+        taken = list(self.system.engine.TakenOver.range(start, stop))
+        res.takeovers = len(taken)
+        res.takeover_notional = sum(int(log.size) * int(log.price) // scale for log in taken)
+        self.takeover_times = [int(chain.blocks[log.block_number].timestamp) for log in taken]
+        backstop = self.system.backstop
+        lent = sum(int(log.amount) for log in backstop.LiquidatorFunded.range(start, stop))
+        returned = sum(int(log.returned) for log in backstop.LiquidatorSettled.range(start, stop))
+        liquidator = self.system.liquidator
+        still = sum(max(int(self.system.vault.account_health(liquidator, int(a.segment)).equity), 0)
+                    for a in liquidator.accounts())
+        res.takeover_pnl = returned + still - lent
 
 
 # ---------------------------------------------------------------- sweeps
