@@ -65,7 +65,7 @@ TAKEOVER_ROLE: public(constant(bytes32)) = keccak256("TAKEOVER_ROLE")
 BPS: constant(uint256) = 10_000
 MAX_ACCOUNTS: public(constant(uint256)) = 8
 MAX_LOSS_WINDOW: constant(uint256) = 365 * 86400
-# refusal reasons (TakeoverRefused, refusal())
+# refusal reasons (refusal())
 REFUSED_LOSS_LIMIT: public(constant(uint256)) = 1
 REFUSED_MARKET_CAP: public(constant(uint256)) = 2
 REFUSED_TOTAL_CAP: public(constant(uint256)) = 3
@@ -106,12 +106,6 @@ event TakeoverFunded:
     margin: uint256
     notional: uint256
     market_notional: uint256
-
-event TakeoverRefused:
-    vault: indexed(address)
-    segment: indexed(uint256)
-    notional: uint256
-    reason: uint256
 
 event Marked:
     vault: indexed(address)
@@ -157,7 +151,7 @@ def fund_takeover(segment: uint256, market_notional: uint256, notional: uint256,
     """
     @notice Back a takeover by the calling engine: if the caps allow it, borrow `margin` from
             the backstop and deposit it into this contract's account in `segment` of the
-            engine's vault. Refuses (returns False, emits TakeoverRefused) past the rolling
+            engine's vault. Refuses (returns False; `refusal` says why) past the rolling
             loss limit, when the market's notional after the takeover would exceed
             market_cap_bps of the backstop, when all accounts' notional plus `notional` would
             exceed total_cap_bps of it, or when the backstop's idle assets cannot lend `margin`.
@@ -170,9 +164,9 @@ def fund_takeover(segment: uint256, market_notional: uint256, notional: uint256,
     """
     access_control._check_role(TAKEOVER_ROLE, msg.sender)
     vault_: address = staticcall IVaultEngine(msg.sender).vault()
-    reason: uint256 = self._refusal(market_notional, notional, margin)
-    if reason != 0:
-        log TakeoverRefused(vault=vault_, segment=segment, notional=notional, reason=reason)
+    # a refusal is read from `refusal` (REFUSED_* codes): the engine reverts on it, which would
+    # discard any event logged here
+    if self._refusal(market_notional, notional, margin) != 0:
         return False
     if not self._listed(vault_, segment):
         assert len(self._accounts) < MAX_ACCOUNTS, "liquidator: too many accounts"
@@ -320,13 +314,14 @@ def _refusal(market_notional: uint256, notional: uint256, margin: uint256) -> ui
     caps_: uint256 = self._caps
     managed: uint256 = staticcall backstop.managed_assets()
     lost: uint256 = self._window_now(self._loss_window, caps_ >> 48) >> 64
-    if lost * BPS >= ((caps_ >> 32) & _MASK_16) * (managed + lost):
+    if lost > 0 and lost * BPS >= ((caps_ >> 32) & _MASK_16) * (managed + lost):
         return REFUSED_LOSS_LIMIT
     if market_notional * BPS > (caps_ & _MASK_16) * managed:
         return REFUSED_MARKET_CAP
     if (self._inventory_notional() + notional) * BPS > ((caps_ >> 16) & _MASK_16) * managed:
         return REFUSED_TOTAL_CAP
-    if margin > managed - staticcall backstop.deployed():
+    # idle assets, floored at 0 (the backstop's managed assets can fall below what it lent)
+    if margin > managed - min(staticcall backstop.deployed(), managed):
         return REFUSED_IDLE_ASSETS
     return 0
 

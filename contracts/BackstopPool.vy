@@ -30,7 +30,7 @@
      settles them back (settle_liquidator). What it holds stays in managed assets at its booked
      value (`deployed`); a loss is charged when the liquidator marks or closes its account
      (LiquidatorSettled), a gain is income when it comes home. Draws and top-ups pay from idle
-     assets only (managed - deployed).
+     assets only (managed - deployed, floored at 0: _idle).
 """
 
 from ethereum.ercs import IERC20
@@ -197,9 +197,8 @@ def fund_liquidator(amount: uint256):
     """
     assert msg.sender == self.liquidator and msg.sender != empty(address), "backstop: not liquidator"
     assert amount > 0, "backstop: zero amount"
-    deployed_: uint256 = self.deployed
-    assert amount <= (pool_shares._assets & pool_shares.MASK_128) - deployed_, "backstop: not enough idle assets"
-    self.deployed = deployed_ + amount
+    assert amount <= self._idle(pool_shares._assets & pool_shares.MASK_128), "backstop: not enough idle assets"
+    self.deployed += amount
     pool_shares._pay(msg.sender, amount)
     log LiquidatorFunded(liquidator=msg.sender, amount=amount)
 
@@ -380,7 +379,7 @@ def draw_capacity(member: address) -> uint256:
     managed: uint256 = pool_shares._assets & pool_shares.MASK_128
     room: uint256 = self._room(self._window_now(self._windows[member], params >> 32), self.member_cap_bps[member], managed)
     global_room: uint256 = self._room(self._window_now(self._global_window, params >> 32), (params >> 16) & _MASK_16, managed)
-    return min(min(room, global_room), managed - self.deployed)
+    return min(min(room, global_room), self._idle(managed))
 
 
 @external
@@ -425,13 +424,24 @@ def _draw(amount: uint256, recipient: address) -> uint256:
     global_window: uint256 = self._window_now(self._global_window, params >> 32)
     room: uint256 = self._room(window, cap_bps, managed)
     global_room: uint256 = self._room(global_window, (params >> 16) & _MASK_16, managed)
-    paid: uint256 = min(min(amount, room), min(global_room, managed - self.deployed))
+    paid: uint256 = min(min(amount, room), min(global_room, self._idle(managed)))
     if paid > 0:
         self._windows[msg.sender] = window + (paid << 64)
         self._global_window = global_window + (paid << 64)
         pool_shares._take_loss(paid)
         pool_shares._pay(recipient, paid)
     return paid
+
+
+@internal
+@view
+def _idle(managed: uint256) -> uint256:
+    """
+    @dev Managed assets not lent to the liquidator, floored at 0: a redeem paid with tokens sent
+         here directly can take managed assets below what is lent (a draw then pays nothing,
+         it never reverts).
+    """
+    return managed - min(self.deployed, managed)
 
 
 @internal

@@ -339,7 +339,7 @@ def takeover(owner: address, market: uint256, size: uint256) -> uint256:
     @notice Give a position nobody took by the end of its auction to the backstop's liquidator
             of last resort, at the auction's end price (as `liquidate` would price it for a
             keeper). Permissionless. Reverts "engine: takeover refused" when the liquidator's
-            caps refuse it (TakeoverRefused on the liquidator says which): `deleverage` is
+            caps refuse it (the liquidator's `refusal` view says which): `deleverage` is
             open then.
     @param owner The liquidatable account, whose current episode's auction is over.
     @param market The market of the position.

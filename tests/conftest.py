@@ -108,6 +108,63 @@ def _deployed_up_front(system, system18):
 
 
 @pytest.fixture(scope="session")
+def liquidator(system):
+    """The BackstopLiquidator of the session system (the backstop's liquidator of last resort)."""
+    return system.liquidator
+
+
+class Ledger:
+    """Token balances of named holders, for conservation to the wei across one flow.
+
+    `ledger = Ledger(token, pool=pool, backstop=backstop, treasury=treasury)`, run the flow, then
+    `ledger.moved(pool=-x, backstop=+y)`: every named holder moved by exactly what is given (0 if
+    not named), the token's supply by exactly `minted` (default 0), and the named holders
+    together by exactly `minted`: name every holder a flow can reach, and the check is
+    conservation to the wei (nothing created, lost, or sent anywhere else). `holds()`
+    also checks that each pool-like holder's balance is exactly what it accounts for
+    (managed_assets, less what it has lent out: BackstopPool.deployed).
+    """
+
+    def __init__(self, token, **holders):
+        self.token = token
+        self.holders = {name: (h if isinstance(h, str) else h.address) for name, h in holders.items()}
+        self.contracts = {name: h for name, h in holders.items() if hasattr(h, "managed_assets")}
+        self.reset()
+
+    def reset(self):
+        self.before = self.balances()
+        self.supply = int(self.token.totalSupply())
+
+    def balances(self) -> dict:
+        return {name: int(self.token.balanceOf(a)) for name, a in self.holders.items()}
+
+    def moved(self, minted: int = 0, **deltas) -> None:
+        unknown = set(deltas) - set(self.holders)
+        assert not unknown, f"not in the ledger: {unknown}"
+        now = self.balances()
+        got = {name: now[name] - self.before[name] for name in self.holders}
+        want = {name: int(deltas.get(name, 0)) for name in self.holders}
+        assert got == want, f"balances moved {got}, expected {want}"
+        assert int(self.token.totalSupply()) - self.supply == minted
+        # what left one named holder arrived at another (or was minted): conservation to the wei
+        assert sum(got.values()) == minted, f"named holders moved {sum(got.values())} in all, minted {minted}"
+        self.holds()
+        self.reset()
+
+    def holds(self) -> None:
+        for name, c in self.contracts.items():
+            lent = int(c.deployed()) if hasattr(c, "deployed") else 0
+            assert int(self.token.balanceOf(c)) == int(c.managed_assets()) - lent, (
+                f"{name}: balance {int(self.token.balanceOf(c))} != managed {int(c.managed_assets())} - lent {lent}")
+
+
+@pytest.fixture
+def ledger():
+    """Ledger(token, **holders): balance deltas to the wei across a flow (see Ledger)."""
+    return Ledger
+
+
+@pytest.fixture(scope="session")
 def vault(system):
     return system.vault
 

@@ -263,12 +263,23 @@ def _deleverage(system: System, keeper: AccountAPI, owner: str, market_id: int, 
     return moved
 
 
+TAKEOVER_TRIES = 4  # whole size, then halves: what the liquidator's caps still allow goes to it, the rest to ADL
+
+
 def _take_over(system: System, keeper: AccountAPI, owner: str, market_id: int, size: int, report: Report) -> bool:
-    """Hand an unsold position to the liquidator of last resort; False when there is none or it refuses."""
+    """Hand an unsold position to the liquidator of last resort, halving the size while its caps refuse; False when
+    there is none or it refuses even the smallest piece."""
     if _address(system.engine.liquidator()) == ZERO_ADDRESS:
         return False
-    return _send(report, Action("takeover", owner, market_id, size=size),
-                 lambda: system.engine.takeover(owner, market_id, size, sender=keeper))
+    for _ in range(TAKEOVER_TRIES):
+        if size == 0:
+            break
+        ask = size
+        if _send(report, Action("takeover", owner, market_id, size=ask),
+                 lambda: system.engine.takeover(owner, market_id, ask, sender=keeper)):
+            return True
+        size //= 2
+    return False
 
 
 # ---------------------------------------------------------------- pools at work
@@ -374,8 +385,12 @@ def liquidate_all(
                     break
                 action = Action("liquidate", owner, market_id, size=abs(size))
                 if not _send(report, action, lambda: engine.liquidate(owner, market_id, abs(size), sender=keeper)):
-                    if auction_over(system, owner, segment) and not _take_over(system, keeper, owner, market_id,
-                                                                                abs(size), report):
+                    if int(engine.flagged_at(owner, segment)) == 0:
+                        # a position this keeper cannot take still starts its auction clock, so that it
+                        # reaches the liquidator of last resort (or ADL) when the auction ends unsold
+                        _send(report, Action("flag", owner), lambda: engine.flag(owner, segment, sender=keeper))
+                    elif auction_over(system, owner, segment) and not _take_over(system, keeper, owner, market_id,
+                                                                                  abs(size), report):
                         _deleverage(system, keeper, owner, market_id, others, report)
                     break
                 logs = action.receipt.decode_logs(engine.Liquidated)

@@ -110,6 +110,36 @@ class Kit:
         accrues them per market: accrued_penalties)."""
         return sum(int(self.lens.accrued_penalties(m)) for m in self.lens.segment_markets(segment))
 
+    # ---------------------------------------------------------- liquidator of last resort
+
+    def takeover_terms(self, owner, market, amount: int) -> tuple[int, int, int]:
+        """(market notional after, notional taken, margin) of taking `amount` of owner's position
+        now: LiquidationEngine._takeover_terms on values read on chain."""
+        vault, taker = self.vault, self.system.liquidator
+        position = int(vault.position(owner, market.id)[0])
+        held = int(vault.position(taker, market.id)[0])
+        mark = int(self.system.oracle.price(market.id))
+        moved = -amount if position < 0 else amount
+        notional = amount * mark // self.scale
+        market_notional = abs(held + moved) * mark // self.scale
+        theirs = vault.account_health(taker, market.segment)
+        im_ratio = int(self.lens.market(market.id).im_ratio)
+        needed = 2 * (int(theirs.im) + notional * im_ratio // WAD + 1)
+        margin = needed - max(int(theirs.equity), 0) if needed > int(theirs.equity) else 0
+        return market_notional, notional, margin
+
+    def unwind(self, keeper, owner, market, rounds: int = 64) -> list:
+        """`keeper` liquidates owner's position in `market` call after call until it is flat;
+        returns the Liquidated events."""
+        out = []
+        for _ in range(rounds):
+            held = abs(int(self.vault.position(owner, market.id)[0]))
+            if held == 0:
+                return out
+            receipt = self.engine.liquidate(owner, market.id, held, sender=keeper)
+            out += self.events(receipt, self.engine.Liquidated)
+        raise AssertionError(f"{owner} still holds {held} after {rounds} liquidations")
+
     # ---------------------------------------------------------- invariants
 
     def positions_sum_to_zero(self, owners, market_id: int) -> None:
@@ -117,12 +147,16 @@ class Kit:
         assert sum(sizes) == 0, sizes
         assert int(self.lens.open_interest(market_id)) == sum(s for s in sizes if s > 0)
 
-    def conservation(self, owners, extra_holders=()) -> None:
-        """docs/design.md, invariant 1, to the wei: every contract holds exactly what it tracks,
-        and the token supply is exactly the sum of all holders' balances."""
+    def conservation(self, owners, extra_holders=(), donated=None) -> None:
+        """docs/design.md, invariant 1, to the wei: every contract holds exactly what it tracks
+        (plus what was `donated` to it directly: {address: amount}), and the token supply is
+        exactly the sum of all holders' balances."""
+        donated = {k if isinstance(k, str) else k.address: v for k, v in (donated or {}).items()}
         system, vault, token = self.system, self.vault, self.token
         lens = self.lens
         owners = list(owners)
+        if system.liquidator is not None:  # its margin accounts are accounts of the vault too
+            owners.append(system.liquidator.address)
         claims = 0
         for segment in system.segments.values():
             for o in owners:
@@ -132,8 +166,12 @@ class Kit:
             for o in owners:
                 claims -= int(vault.position(o, m.id)[1])
         assert int(token.balanceOf(vault)) == claims
-        for pool in [*system.pools.values(), system.backstop]:
-            assert int(token.balanceOf(pool)) == int(pool.managed_assets())
+        for pool in system.pools.values():
+            assert int(token.balanceOf(pool)) == int(pool.managed_assets()) + donated.get(pool.address, 0)
+        # the backstop holds its managed assets less what it lent the liquidator of last resort
+        backstop = system.backstop
+        assert int(token.balanceOf(backstop)) == (int(backstop.managed_assets()) - int(backstop.deployed())
+                                                  + donated.get(backstop.address, 0))
         holders = {vault.address, system.backstop.address, system.treasury, self.engine.address}
         holders |= {p.address for p in system.pools.values()}
         holders |= {o if isinstance(o, str) else o.address for o in [*owners, *extra_holders]}

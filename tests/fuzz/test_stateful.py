@@ -10,6 +10,12 @@ batch fetches the receipts and the whole state and backstop.sim.model.Tracker ch
 invariant (mirror of collateral/positions/fees/pool assets to the wei + docs/design.md invariants 1-9, the
 (11) liveness simulations and (12) per-segment cash / no contagion of backstop/model.py).
 Reverting transactions are part of the sequences; invariants must hold after them too.
+Pools at work (issue 13): `rebalance` (the risk admin moves a pool's band / surplus routing, a
+keeper rebalances), `takeover` (an auction nobody took goes to the backstop's liquidator of last
+resort within its caps, set by `set_takeover_caps` or the rule itself, else ADL) and `unwind`
+(keepers liquidate the liquidator's account, mark it, reclaim it); the waterfall's "auction"
+depth tries the takeover before ADL. tests/fuzz/pools_model.py adds the invariants (14)-(16)
+of these flows (the liquidator's book, refills and surpluses, the Stress event) to every check.
 `block_burst` puts 2-4 keeper transactions in one block (automine off, evm_mine) against the
 per-block cover limit that `set_cover_limit` sets; the Tracker applies a step's transactions
 in (block, transaction index) order.
@@ -35,9 +41,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from backstop.client.deploy import deploy_risk_params
 from backstop.core.abi import address_of, topic, word_uint
 from backstop.core.units import WAD, MAX_UINT256 as MAX_UINT
-from backstop.sim.model import (T_BADDEBT, T_COVER, T_DRAW, T_LIQUIDATED, T_TRANSFERRED, Reader, RpcError, Tracker,
-                                parse_logs)
+from backstop.sim.model import T_BADDEBT, T_COVER, T_LIQUIDATED, T_TRANSFERRED, RpcError, parse_logs
 from fastpath import ORDER_TYPE, OrderSigner, Sender, calldata
+from pools_model import (T_LSETTLED, T_MARKED, T_MEMBER_DRAW, T_REBALANCED, T_RECLAIMED, T_STRESS, T_TAKEN, T_TOPUP,
+                         PoolsReader, PoolsTracker)
 
 pytestmark = pytest.mark.fuzz
 
@@ -55,6 +62,10 @@ T_GATED = topic("WithdrawalsGated(uint256,uint256)")
 
 DEL_SIG = "deleverage(address,uint256,address,uint256)"
 LIQ_SIG = "liquidate(address,uint256,uint256)"
+TAKEOVER_SIG = "takeover(address,uint256,uint256)"
+# BackstopLiquidator.set_caps presets: market, total, loss limit (bps of the backstop), loss window (s)
+CAPS = {"default": (1000, 2000, 750, 8 * 3600), "generous": (5000, 9000, 3000, 8 * 3600),
+        "tight": (100, 200, 10, 3600), "off": (0, 0, 0, 3600)}
 
 
 CI_EXAMPLES, CI_STEPS = 70, 100  # examples end early now and then: ~93 steps each on average
@@ -93,13 +104,15 @@ class Ctx:
         self.base_price = {m.id: int(m.spec.price * 10**m.spec.feed_decimals) * self.feed_scale[m.id] for m in self.markets}
         self.unit = 10**system.decimals
         self.vault, self.engine, self.token = address_of(system.vault), address_of(system.engine), address_of(system.token)
+        self.liquidator = address_of(system.liquidator)  # the backstop's liquidator of last resort
         self.configurator = address_of(system.configurator)
         self.risk = address_of(system.risk) if system.risk is not None else None
         self.sender = Sender(rpc)
         self.signer = OrderSigner(chain.chain_id, self.vault, keys)
-        self.reader = Reader(rpc, system, self.actors, pool_holders=self.pool_holders)
+        # the liquidator's margin accounts are read (and conserved) like every actor's
+        self.reader = PoolsReader(rpc, system, self.actors, pool_holders=self.pool_holders)
         # the deployer never trades: funded in setup, it is the keeper of the (11) liveness simulations
-        self.tracker = Tracker(self.reader, known=KNOWN, liveness_keeper=r["deployer"])
+        self.tracker = PoolsTracker(self.reader, known=KNOWN, liveness_keeper=r["deployer"])
         self.stats = {"examples": 0, "steps": 0, "txs": 0, "reverted": 0, "checks": 0, "sub_checks": 0,
                       "rules": {}, "tx_kinds": {}, "events": {},
                       "outcomes": {}, "reached": {}}
@@ -223,8 +236,30 @@ class BackstopMachine(RuleBasedStateMachine):
                     limit = c.cover_limit.get(lg.address)
                     if by_pool < requested and limit is not None and limit < MAX_UINT and covered[key] >= limit:
                         reach("cover_limit_hit")
-                elif t0 == T_DRAW and lg.address == c.pools[-1] and word_uint(lg.word(1)):
+                elif t0 == T_MEMBER_DRAW and lg.address == c.pools[-1] and word_uint(lg.word(1)):
                     reach("backstop_draw")
+                elif t0 == T_TOPUP and lg.address == c.pools[-1] and word_uint(lg.word(1)):
+                    reach("top_up_paid")
+                    if word_uint(lg.word(1)) < word_uint(lg.word(0)):
+                        reach("top_up_capped")
+                elif t0 == T_REBALANCED and lg.address in c.pools[:-1]:
+                    if word_uint(lg.word(0)) + word_uint(lg.word(1)):
+                        reach("surplus_out")
+                        if word_uint(lg.word(0)) and word_uint(lg.word(1)):
+                            reach("surplus_split")
+                elif t0 == T_STRESS and lg.address in c.pools[:-1]:
+                    reach("stress_on" if word_uint(lg.word(0)) else "stress_off")
+                elif t0 == T_TAKEN and lg.address == c.engine:
+                    reach("takeover")
+                elif t0 == T_MARKED and lg.address == c.liquidator and word_uint(lg.word(2)):
+                    reach("mark_loss")
+                elif t0 == T_RECLAIMED and lg.address == c.liquidator:
+                    reach("reclaim")
+                elif t0 == T_LSETTLED and lg.address == c.pools[-1]:
+                    reach("liquidator_gain" if word_uint(lg.word(2)) else "liquidator_loss" if word_uint(lg.word(3))
+                          else "liquidator_even")
+                elif t0 == T_LIQUIDATED and lg.address == c.engine and lg.topic_addr(1) == c.liquidator:
+                    reach("unwind")
                 elif t0 == T_GATED and lg.address == c.vault:
                     reach("withdrawal_gate")
                 elif t0 == T_DELEVERAGED9 and lg.address == c.engine:
@@ -242,7 +277,7 @@ class BackstopMachine(RuleBasedStateMachine):
                 if t0 == T_COVER and lg.address in c.pools:
                     names = ["Cover"] + (["Cover.by_backstop"] if word_uint(lg.word(2)) else []) + \
                             (["Cover.unpaid"] if word_uint(lg.word(3)) else [])
-                elif t0 == T_DRAW and lg.address == c.pools[-1]:
+                elif t0 == T_MEMBER_DRAW and lg.address == c.pools[-1]:
                     names = ["Draw"] + (["Draw.paid"] if word_uint(lg.word(1)) else []) + \
                             (["Draw.capped"] if word_uint(lg.word(1)) < word_uint(lg.word(0)) else [])
                 elif t0 == T_DELEVERAGED9 and lg.address == c.engine:
@@ -814,7 +849,8 @@ class BackstopMachine(RuleBasedStateMachine):
             return self._outcome(depth, "no_position")
         # 2. gap the price: equity(P) = E + held (P - mark) / NOTIONAL_SCALE lands at -deficit
         _, equity, _, mm, _ = st_.health[(owner, seg)]
-        pool_cap, draw_cap = self._calls([(c.seg_pool[seg], "cover_capacity()"), (c.pools[-1], "draw_capacity(uint256)", seg)])
+        pool_cap, draw_cap = self._calls([(c.seg_pool[seg], "cover_capacity()"),
+                                          (c.pools[-1], "draw_capacity(address)", c.seg_pool[seg])])
         pool_cap, draw_cap = pool_cap or 0, draw_cap or 0
         if depth == "pool":
             target = -(max(pool_cap, 10 * c.unit) * frac // 100)
@@ -844,8 +880,12 @@ class BackstopMachine(RuleBasedStateMachine):
             self._time_travel(601 + frac * 3)  # past the 600 s auction: nobody took the position
             self.txs += [self._publish(x) for x in self.price]
             self._substep()
-            self._deleverage_all(keeper, owner, mid)
-            self._outcome(depth, "adl_closed" if self.state.pos[(owner, mid)][0] == 0 else "adl_open")
+            # the liquidator of last resort first; ADL only if its caps refuse the position
+            if self._takeover(keeper, owner, mid, seg):
+                self._outcome(depth, "taken_over" if self.state.pos[(owner, mid)][0] == 0 else "taken_part")
+            else:
+                self._deleverage_all(keeper, owner, mid)
+                self._outcome(depth, "adl_closed" if self.state.pos[(owner, mid)][0] == 0 else "adl_open")
         else:
             held = abs(st_.pos[(owner, mid)][0])
             self.txs.append(c.send("liquidate", c.keepers[keeper], c.engine, "liquidate(address,uint256,uint256)",
@@ -970,6 +1010,170 @@ class BackstopMachine(RuleBasedStateMachine):
             self._substep()
         finally:
             self.txs.append(c.send("unpause", c.roles["deployer"], target, "unpause()"))
+
+    # ------------------------------------------------------------ pools at work (issue 13)
+
+    @rule(pool=st.integers(0, 1), keeper=st.integers(0, 1),
+          floor_pct=st.sampled_from([None, None, 0, 0, 50, 90, 100, 101, 150, 400]),
+          target_pct=st.sampled_from([None, 0, 60, 60, 90, 99, 99, 100, 120, 300]),
+          routing=st.sampled_from([None, None, ("treasury", 0), ("treasury", 5000), ("treasury", 10_000), ("zero", 3000)]),
+          sweep=st.booleans())
+    def rebalance(self, pool, keeper, floor_pct, target_pct, routing, sweep):
+        """The risk admin (sometimes) moves a segment pool's band or its surplus routing, then a keeper
+        calls the permissionless rebalance: surplus out above target (unvested income only), top-up
+        below the floor (bad debt only, within the member caps), nothing inside the band. `sweep`
+        first brings the segment's accrued fees in (vesting income: what a surplus may send out)."""
+        if self.done:
+            return
+        self._count("rebalance")
+        c = self.ctx
+        p = c.pools[pool]
+        if sweep:
+            self.txs.append(c.send("sweep", c.roles["keeper"], c.vault, "sweep_fees(uint256)", c.segments[pool]))
+            self._substep()
+        managed = self.state.pool[p]["managed"]
+        admin = c.roles["deployer"]
+        if target_pct is not None:
+            self.txs.append(c.send("set_band", admin, p, "set_target_size(uint256)", managed * target_pct // 100))
+        if floor_pct is not None:
+            self.txs.append(c.send("set_band", admin, p, "set_floor_size(uint256)", managed * floor_pct // 100))
+        if routing is not None:
+            to = c.roles["treasury"] if routing[0] == "treasury" else "0x" + "00" * 20
+            self.txs.append(c.send("set_band", admin, p, "set_surplus_routing(address,uint256)", to, routing[1]))
+        self._substep()
+        self.txs.append(c.send("rebalance", c.keepers[keeper], p, "rebalance()", pool=p))
+
+    @rule(name=st.sampled_from(list(CAPS)))
+    def set_takeover_caps(self, name):
+        """The risk admin sets the liquidator of last resort's caps (a timelocked operation live)."""
+        if self.done:
+            return
+        self._count("set_takeover_caps")
+        c = self.ctx
+        self.txs.append(c.send("set_caps", c.roles["deployer"], c.liquidator, "set_caps(uint256,uint256,uint256,uint256)",
+                               *CAPS[name]))
+
+    def _takeover(self, keeper, owner, market_id, seg, size=None) -> bool:
+        """engine.takeover of (up to `size` of) owner's position; ADL is the caller's business when it
+        is refused. A successful takeover must have been of a liquidatable account."""
+        c = self.ctx
+        held = abs(self.state.pos[(owner, market_id)][0])
+        if held == 0:
+            return False
+        before = self.state.health.get((owner, seg))
+        tx = c.send("takeover", c.keepers[keeper], c.engine, TAKEOVER_SIG, owner, market_id, size or held,
+                    owner=owner, segment=seg)
+        self.txs.append(tx)
+        self._substep()
+        if tx.ok and before is not None and seg not in self.state.stale:
+            assert before[3] > 0 and before[1] < before[3], f"takeover of {owner} with equity {before[1]} >= MM {before[3]}"
+        if not tx.ok and os.environ.get("FUZZ_DEBUG"):
+            caps = self._calls([(c.liquidator, "caps()")])
+            mark = self.price[market_id]
+            print(f"[debug] takeover of {held * mark // WAD // c.unit} notional refused: backstop managed "
+                  f"{self.state.pool[c.pools[-1]]['managed'] // c.unit}, market cap bps {caps}, "
+                  f"liquidator notional {self.state.health[(c.liquidator, seg)][4] // c.unit}")
+        self.ctx.stats["outcomes"][f"takeover:{'ok' if tx.ok else 'refused'}"] = \
+            self.ctx.stats["outcomes"].get(f"takeover:{'ok' if tx.ok else 'refused'}", 0) + 1
+        return tx.ok
+
+    @rule(keeper=st.integers(0, 1), pick=st.integers(0, 1000), wait=st.integers(0, 580),
+          size_ppm=st.one_of(st.just(10**6), st.integers(1, 10**6)), early=st.booleans(),
+          caps=st.sampled_from([None, None, "generous", "generous", "default"]),
+          prep=st.sampled_from([True, True, False]), who=st.sampled_from([1, 2, 4]), market=st.integers(0, 2),
+          buy=st.booleans(), frac=st.integers(1, 130))
+    def takeover(self, keeper, pick, wait, size_ppm, early, caps, prep, who, market, buy, frac):
+        """A liquidatable account whose auction nobody took: flag it (if needed), let the auction
+        run out (or not: `early`, which must revert), then the liquidator of last resort (under
+        the caps it has, or `caps` set first); if its caps refuse, ADL against the best-ranked
+        counterparties. `prep` first opens a position sized at frac % of the liquidator's market
+        cap and gaps it into its auction (the waterfall's "auction" depth: takeover, else ADL)."""
+        if self.done:
+            return
+        c = self.ctx
+        if caps is not None:
+            self.txs.append(c.send("set_caps", c.roles["deployer"], c.liquidator,
+                                   "set_caps(uint256,uint256,uint256,uint256)", *CAPS[caps]))
+            self._substep()
+        if prep:
+            (market_bps,) = self._calls([(c.liquidator, "caps()")])
+            cap = self.state.pool[c.pools[-1]]["managed"] * (market_bps or 0) // 10_000 * frac // 100 // c.unit
+            if cap >= 10:
+                return self.waterfall(who, market, buy, cap, "auction", max(frac * 99 // 130, 1), None, keeper,
+                                      "takeover")
+        self._count("takeover")
+        cands = [(o, s) for o, s in self._liquidatable() if o != c.liquidator and o not in c.keepers]
+        if not cands:
+            owner = c.traders[1 + pick % 4]
+            m = c.markets[pick % len(c.markets)]
+            self._takeover(keeper, owner, m.id, m.segment)  # nothing to take (or healthy): must revert
+            return
+        owner, seg = cands[pick % len(cands)]
+        mid = self._open(owner, seg)[pick % len(self._open(owner, seg))]
+        if not self.state.flagged.get((owner, seg)):
+            self.txs.append(c.send("flag", c.keepers[keeper], c.engine, "flag(address,uint256)", owner, seg,
+                                   owner=owner, segment=seg))
+            self._substep()
+        started = self.state.flagged.get((owner, seg))
+        if not started:
+            return
+        target = started + 600 + wait - (300 if early else 0)
+        if target > self.state.timestamp + 1:
+            self._time_travel(target - self.state.timestamp)
+        self.txs += [self._publish(x) for x in self.price]
+        self._substep()
+        size = max(abs(self.state.pos[(owner, mid)][0]) * size_ppm // 10**6, 1)
+        if not self._takeover(keeper, owner, mid, seg, size) and not early:
+            self._deleverage_all(keeper, owner, mid)
+
+    @rule(keeper=st.integers(0, 1), action=st.sampled_from(["liquidate", "liquidate", "all", "mark", "reclaim"]),
+          pick=st.integers(0, 1000), size_ppm=st.one_of(st.just(10**6), st.integers(1, 10**6)),
+          wait=st.sampled_from([0, 0, 60, 300, 600, 1500]),
+          bps=st.one_of(st.integers(-1500, 1500), st.integers(-4000, 4000)))
+    def unwind(self, keeper, action, pick, size_ppm, wait, bps):
+        """Keepers unwind the liquidator's inventory: liquidate its account (open to anyone, no penalty
+        while it is healthy, the discount growing from its first unwind), mark it after a move (a loss
+        is charged to the backstop at once) and reclaim a flat account (a gain vests as income)."""
+        if self.done:
+            return
+        self._count("unwind")
+        c = self.ctx
+        L = c.liquidator
+        held = [m for m in c.markets if self.state.pos[(L, m.id)][0] != 0]
+        if wait:
+            self._time_travel(wait)
+        if held and bps:
+            m = held[pick % len(held)]
+            self.price[m.id] = max(self.price[m.id] * (10_000 + bps) // 10_000, 10**15)
+        self.txs += [self._publish(x) for x in self.price]
+        self._substep()
+        if action in ("liquidate", "all") and held:
+            rounds = 1 if action == "liquidate" else 40
+            for k in range(rounds):
+                open_ = [m for m in c.markets if self.state.pos[(L, m.id)][0] != 0]
+                if not open_:
+                    break
+                m = open_[(pick + k) % len(open_)]
+                before = self.state.health[(L, m.segment)]
+                size = max(abs(self.state.pos[(L, m.id)][0]) * (size_ppm if action == "liquidate" else 10**6) // 10**6, 1)
+                tx = c.send("unwind", c.keepers[(keeper + k) % 2], c.engine, LIQ_SIG, L, m.id, size, owner=L,
+                            segment=m.segment)
+                self.txs.append(tx)
+                self._substep()
+                if not tx.ok:
+                    break
+                healthy = before[1] >= before[3]
+                for lg in parse_logs(tx.receipt):
+                    if lg.address == c.engine and lg.topics[0] == T_LIQUIDATED and healthy:
+                        assert word_uint(lg.word(4)) == 0, f"unwind of a healthy liquidator paid penalty {word_uint(lg.word(4))}"
+        # after the move (and an unwind), a keeper marks what is booked: a loss is charged at once
+        if action in ("mark", "all", "reclaim", "liquidate"):
+            fn = "mark(address,uint256)" if action in ("mark", "liquidate") else "reclaim(address,uint256)"
+            for seg in c.segments:
+                if fn.startswith("mark") and not self.state.extra[("book", seg)] and (pick % 3 or action != "mark"):
+                    continue  # mostly where something is booked (a mark of nothing must revert)
+                self.txs.append(c.send(fn.split("(")[0], c.keepers[keeper], L, fn, c.vault, seg))
+            self._substep()
 
     # ------------------------------------------------------------ several transactions per block
 
