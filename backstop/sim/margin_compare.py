@@ -21,9 +21,8 @@ the equality can be checked out of sample.
 
 from __future__ import annotations
 
-import csv
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -31,7 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from backstop.sim.paths import CRASHES, PricePath, crash, gbm
-from backstop.sim.stress import Result, RunSpec, _pyplot, _save, write_csv
+from backstop.sim.stress import Result, RunSpec, _pyplot, _save, write_csv, write_dataclass_rows
 
 MODELS = ("static", "ewma", "predictive", "size")
 REFERENCE = "static"
@@ -238,11 +237,7 @@ def _change(value: float, reference: float) -> float:
 
 
 def write_summary(rows: Sequence[ModelSummary], path: str | PathLike) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(ModelSummary.__dataclass_fields__))
-        writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
+    write_dataclass_rows(rows, list(ModelSummary.__dataclass_fields__), path)
 
 
 def plot_compare(rows: Sequence[ModelSummary], path: str | PathLike) -> None:

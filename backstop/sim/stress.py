@@ -936,6 +936,18 @@ def write_csv(results: Sequence[Result], path: str | PathLike) -> None:
         writer.writerows(rows)
 
 
+def write_dataclass_rows(rows: Sequence[Any], fields: Sequence[str], path: str | PathLike) -> None:
+    """A CSV of dataclass `rows`, one column per name of `fields` (a comparison's summary table)."""
+    import csv
+    from dataclasses import asdict
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in rows)
+
+
 def worst_run(results: Sequence[Result]) -> Result:
     """The run to show in the NAV plot: the deepest pool drawdown (ties: the slowest keeper)."""
     finished = [r for r in results if r.nav] or list(results)

@@ -22,8 +22,7 @@ last prices after the path (`RunSpec.aftermath`, 2 h) while anything is left to 
 
 from __future__ import annotations
 
-import csv
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,7 +31,7 @@ import numpy as np
 
 from backstop.sim.margin_compare import EVALUATION_SEEDS, evaluation_paths
 from backstop.sim.paths import CRASHES, PricePath
-from backstop.sim.stress import Result, RunSpec, _pyplot, _save, write_csv
+from backstop.sim.stress import Result, RunSpec, _pyplot, _save, write_csv, write_dataclass_rows
 
 ARMS = ("takeover", "adl-only")
 BASELINE = "adl-only"
@@ -136,11 +135,7 @@ def summarize(results: Sequence[Result], decimals: int = 6) -> list[ArmSummary]:
 
 
 def write_summary(rows: Sequence[ArmSummary], path: str | PathLike) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(ArmSummary.__dataclass_fields__))
-        writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
+    write_dataclass_rows(rows, list(ArmSummary.__dataclass_fields__), path)
 
 
 # ---------------------------------------------------------------- figure

@@ -40,3 +40,15 @@ def now():
 
 def events(receipt, contract, name):
     return list(receipt.decode_logs(getattr(contract, name)))
+
+
+def draw_room(backstop, member) -> int:
+    """What `member` may draw from `backstop` now: BackstopPool._room of its window and of the global window, min'd
+    with idle assets (managed less what is lent, floored at 0), from the stored windows (valid while both are open
+    or empty)."""
+    managed = int(backstop.managed_assets())
+    _, _, drawn = (int(x) for x in backstop.draw_state(member))
+    _, _, all_drawn = (int(x) for x in backstop.global_draw_state())
+    own = max((managed + drawn) * int(backstop.member_cap_bps(member)) // 10_000 - drawn, 0)
+    every = max((managed + all_drawn) * int(backstop.global_draw_cap_bps()) // 10_000 - all_drawn, 0)
+    return min(own, every, max(managed - int(backstop.deployed()), 0))

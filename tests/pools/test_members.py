@@ -15,20 +15,11 @@ from backstop.client.actors import fund, set_price, trade
 from backstop.client.deploy import deploy_system
 from backstop.core.config import ZERO_ADDRESS, SystemConfig
 from backstop.core.units import wad
-from pool_helpers import DAY, MISSING_ROLE, deposit, events, next_tx_at
+from pool_helpers import DAY, MISSING_ROLE, deposit, draw_room as room, events, next_tx_at
 
 BPS = 10_000
 
 
-def room(backstop, member) -> int:
-    """What `member` may draw now (BackstopPool._room of its window and of the global window,
-    min'd with idle assets), from the stored windows: valid while both are open or empty."""
-    managed = int(backstop.managed_assets())
-    _, _, drawn = (int(x) for x in backstop.draw_state(member))
-    _, _, all_drawn = (int(x) for x in backstop.global_draw_state())
-    own = max((managed + drawn) * int(backstop.member_cap_bps(member)) // BPS - drawn, 0)
-    every = max((managed + all_drawn) * int(backstop.global_draw_cap_bps()) // BPS - all_drawn, 0)
-    return min(own, every, managed - int(backstop.deployed()))
 
 
 def cover(pool, backstop, settler, amount):

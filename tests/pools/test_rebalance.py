@@ -15,7 +15,8 @@ import pytest
 from backstop.core.config import ZERO_ADDRESS
 from backstop.core.units import wad
 from backstop.client.actors import trade
-from pool_helpers import DAY, MISSING_ROLE, VESTING, deposit, events, income, mine_at, next_tx_at, now
+from pool_helpers import (DAY, MISSING_ROLE, VESTING, deposit, draw_room as room, events, income, mine_at,
+                          next_tx_at, now)
 
 BPS = 10_000
 
@@ -26,15 +27,6 @@ def book(ledger, token, pool, alts_pool, backstop, treasury, settler):
     return ledger(token, pool=pool, alts=alts_pool, backstop=backstop, treasury=treasury, vault=settler)
 
 
-def room(backstop, member) -> int:
-    """BackstopPool._room for `member` and for all members, min'd with idle assets: the
-    contract's formula on the stored windows (both windows are open in these tests, or empty)."""
-    managed = int(backstop.managed_assets())
-    _, _, drawn = (int(x) for x in backstop.draw_state(member))
-    _, _, all_drawn = (int(x) for x in backstop.global_draw_state())
-    own = max((managed + drawn) * int(backstop.member_cap_bps(member)) // BPS - drawn, 0)
-    every = max((managed + all_drawn) * int(backstop.global_draw_cap_bps()) // BPS - all_drawn, 0)
-    return min(own, every, managed - int(backstop.deployed()))
 
 
 def surplus_out(pool) -> int:
